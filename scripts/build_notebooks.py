@@ -1,0 +1,175 @@
+"""Build the exercises and solutions notebooks from one source, `course/part4_double_descent.py`.
+
+The source is a jupytext percent-format script. Inside a code cell, the lines between
+`# BEGIN SOLUTION` and `# END SOLUTION` are the reference code:
+- solutions notebook: the marker lines are dropped, the code stays;
+- exercises notebook: the block becomes `# YOUR CODE HERE` + `raise NotImplementedError()`, and a
+  folded `<details>` cell with the full reference code follows the exercise cell.
+
+Usage:
+    python scripts/build_notebooks.py            # write both notebooks, execute the solutions one
+    python scripts/build_notebooks.py --no-execute   # structure only (fast; for iterating)
+
+The solutions notebook is stored executed so that readers see results; `tests/test_notebooks.py`
+fails when either notebook is stale relative to the source.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import re
+from pathlib import Path
+
+import jupytext
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE = ROOT / "course" / "part4_double_descent.py"
+EXERCISES = ROOT / "exercises" / "part4_double_descent_exercises.ipynb"
+SOLUTIONS = ROOT / "solutions" / "part4_double_descent_solutions.ipynb"
+README = ROOT / "README.md"
+
+# The one place that names the repository: notebooks' setup cell and the README badges use it.
+REPO_URL = "https://github.com/superposition-course/double-descent"
+
+BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
+BLOCK = re.compile(
+    rf"^(?P<indent>[ \t]*){re.escape(BEGIN)}\n(?P<body>.*?)^[ \t]*{re.escape(END)}\n?",
+    re.MULTILINE | re.DOTALL,
+)
+BADGES = re.compile(r"(<!-- badges:start -->\n).*?(<!-- badges:end -->)", re.DOTALL)
+KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
+
+
+def colab_url(notebook: Path) -> str:
+    """The 'Open in Colab' address of a notebook in this repository's main branch."""
+    repo = REPO_URL.removeprefix("https://github.com/")
+    return f"https://colab.research.google.com/github/{repo}/blob/main/{notebook.relative_to(ROOT)}"
+
+
+def badge(notebook: Path) -> str:
+    """Markdown for an 'Open in Colab' badge."""
+    return (
+        f"[![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+        f"({colab_url(notebook)})"
+    )
+
+
+def substitute(text: str, notebook: Path) -> str:
+    """Fill the source's `{{REPO_URL}}` and `{{COLAB_BADGE}}` placeholders."""
+    return text.replace("{{REPO_URL}}", REPO_URL).replace("{{COLAB_BADGE}}", badge(notebook))
+
+
+def as_solution(source: str) -> str:
+    """Drop the solution markers, keep the reference code."""
+    return BLOCK.sub(lambda m: m.group("body"), source)
+
+
+def as_exercise(source: str) -> str:
+    """Replace every solution block by a placeholder at the block's indentation."""
+    return BLOCK.sub(
+        lambda m: (
+            f"{m.group('indent')}# YOUR CODE HERE\n{m.group('indent')}raise NotImplementedError()\n"
+        ),
+        source,
+    )
+
+
+def folded_solution(code: str) -> nbformat.NotebookNode:
+    """A markdown cell that shows the reference code when the student unfolds it."""
+    return nbformat.v4.new_markdown_cell(
+        f"<details><summary>Solution</summary>\n\n```python\n{code.rstrip()}\n```\n\n</details>"
+    )
+
+
+def cell_id(kind: str, source: str, seen: dict[str, int]) -> str:
+    """A stable id: a hash of the source cell's text, numbered if the text repeats."""
+    digest = hashlib.sha1(f"{kind}\n{source}".encode()).hexdigest()[:10]
+    seen[digest] = seen.get(digest, 0) + 1
+    return digest if seen[digest] == 1 else f"{digest}-{seen[digest]}"
+
+
+def build(kind: str) -> nbformat.NotebookNode:
+    """The exercises or solutions notebook, unexecuted, from the source."""
+    if kind not in ("exercises", "solutions"):
+        raise ValueError(f"kind: expected 'exercises' or 'solutions', got {kind!r}")
+    target = EXERCISES if kind == "exercises" else SOLUTIONS
+    source_nb = jupytext.read(SOURCE, fmt="py:percent")
+    cells: list[nbformat.NotebookNode] = []
+    seen: dict[str, int] = {}
+    for cell in source_nb.cells:
+        text = substitute(cell.source, target)
+        tags = list(cell.metadata.get("tags", []))
+        if cell.cell_type == "markdown":
+            new = nbformat.v4.new_markdown_cell(text)
+        else:
+            has_solution = BLOCK.search(text) is not None
+            code = as_exercise(text) if kind == "exercises" else as_solution(text)
+            new = nbformat.v4.new_code_cell(code)
+        if tags:
+            new.metadata["tags"] = tags
+        new.id = cell_id("cell", cell.source, seen)
+        cells.append(new)
+        if cell.cell_type == "code" and kind == "exercises" and has_solution:
+            folded = folded_solution(as_solution(text))
+            folded.id = cell_id("solution", cell.source, seen)
+            cells.append(folded)
+    notebook = nbformat.v4.new_notebook(cells=cells)
+    notebook.metadata = {
+        "kernelspec": KERNELSPEC,
+        "language_info": {"name": "python"},
+        "colab": {"provenance": []},
+    }
+    return notebook
+
+
+def execute(notebook: nbformat.NotebookNode, timeout: int = 3600) -> nbformat.NotebookNode:
+    """Run every cell in the solutions folder, as nbval will, and keep the outputs."""
+    from nbclient import NotebookClient
+
+    os.environ.setdefault("PLOTLY_RENDERER", "plotly_mimetype")
+    client = NotebookClient(
+        notebook,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(SOLUTIONS.parent)}},
+    )
+    client.execute()
+    return notebook
+
+
+def write(notebook: nbformat.NotebookNode, path: Path) -> None:
+    """Write a notebook with stable formatting (so diffs stay readable)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.validate(notebook)
+    path.write_text(nbformat.writes(notebook, version=4) + "\n")
+
+
+def readme_with_badges(readme: str) -> str:
+    """The README with its badge block regenerated from REPO_URL."""
+    block = "\n".join(f"{badge(nb)} `{nb.relative_to(ROOT)}`" for nb in (EXERCISES, SOLUTIONS))
+    return BADGES.sub(lambda m: f"{m.group(1)}{block}\n{m.group(2)}", readme)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--no-execute", action="store_true", help="do not run the solutions")
+    parser.add_argument(
+        "--execute-to", type=Path, help="only run the solutions notebook, writing it to this path"
+    )
+    args = parser.parse_args()
+    if args.execute_to:
+        write(execute(build("solutions")), args.execute_to)
+        print(f"wrote {args.execute_to}")
+        return
+    write(build("exercises"), EXERCISES)
+    solutions = build("solutions")
+    write(solutions if args.no_execute else execute(solutions), SOLUTIONS)
+    README.write_text(readme_with_badges(README.read_text()))
+    print(f"wrote {EXERCISES.relative_to(ROOT)}, {SOLUTIONS.relative_to(ROOT)} and README badges")
+
+
+if __name__ == "__main__":
+    main()
