@@ -42,7 +42,9 @@ IN_COLAB = "google.colab" in sys.modules
 REPO_URL = "{{REPO_URL}}"
 
 if IN_COLAB:
-    missing = [name for name in ("einops", "jaxtyping", "numba") if importlib.util.find_spec(name) is None]
+    missing = [
+        name for name in ("einops", "jaxtyping", "numba") if importlib.util.find_spec(name) is None
+    ]
     if missing:
         subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", *missing], check=True)
     root = Path("/content") / Path(REPO_URL).name
@@ -64,7 +66,7 @@ from tqdm.auto import tqdm
 
 import part4_analysis as analysis
 import part4_utils as utils
-from sweep_engine import PAPER_SIZES, SweepConfig, run_sweep
+from sweep_engine import SweepConfig, run_sweep
 
 torch.set_printoptions(precision=4, sci_mode=False)
 print(f"torch {torch.__version__}, running from {root.name}/")
@@ -118,6 +120,7 @@ print(f"torch {torch.__version__}, running from {root.name}/")
 # overshoots.
 # </details>
 
+
 # %%
 def linear_warmup_lr(step: int, steps: int) -> float:
     """Multiplier that rises linearly from 0 (step 0) to 1 (step == steps)."""
@@ -142,6 +145,7 @@ utils.test_linear_warmup_lr(linear_warmup_lr)
 # A quarter cosine, $\cos(\tfrac{\pi}{2}\, s/\text{steps})$, also ends at 0, but is 0.71 at the
 # midpoint instead of 0.5.
 # </details>
+
 
 # %%
 def cosine_decay_lr(step: int, steps: int) -> float:
@@ -173,6 +177,7 @@ utils.test_cosine_decay_lr(cosine_decay_lr)
 #
 # The decay must start counting at the end of the warmup: pass `step - warmup_steps`, not `step`.
 # </details>
+
 
 # %%
 def warmup_cosine_lr(step: int, steps: int, warmup_steps: int = 2500) -> float:
@@ -224,6 +229,7 @@ px.line(
 # all-zero vector has norm 0: divide by `norm.clamp_min(1e-12)` instead, which leaves it at 0.
 # </details>
 
+
 # %%
 def generate_batch(
     batch_size: int, n_inst: int, n_features: int, feature_probability: float
@@ -265,6 +271,7 @@ utils.test_generate_batch(generate_batch)
 # decode with the *same* `W`, then add `b` and apply the ReLU.
 # </details>
 
+
 # %%
 class ToyModel(nn.Module):
     """`n_inst` independent tied-weight ReLU models, trained side by side."""
@@ -277,10 +284,16 @@ class ToyModel(nn.Module):
         self.b = nn.Parameter(torch.zeros(n_inst, n_features))
         # END SOLUTION
 
-    def forward(self, features: Float[Tensor, "batch inst feats"]) -> Float[Tensor, "batch inst feats"]:
+    def forward(
+        self, features: Float[Tensor, "batch inst feats"]
+    ) -> Float[Tensor, "batch inst feats"]:
         # BEGIN SOLUTION
-        hidden = einops.einsum(features, self.W, "batch inst feats, inst hidden feats -> batch inst hidden")
-        decoded = einops.einsum(hidden, self.W, "batch inst hidden, inst hidden feats -> batch inst feats")
+        hidden = einops.einsum(
+            features, self.W, "batch inst feats, inst hidden feats -> batch inst hidden"
+        )
+        decoded = einops.einsum(
+            hidden, self.W, "batch inst hidden, inst hidden feats -> batch inst feats"
+        )
         return F.relu(decoded + self.b)
         # END SOLUTION
 
@@ -301,6 +314,7 @@ utils.test_toy_model(ToyModel)
 # `.sum(-1)` over features, then `.mean(0)` over the batch leaves shape `(inst,)`. Sanity check:
 # an all-zero `out` on unit-norm data gives exactly 1.0.
 # </details>
+
 
 # %%
 def calculate_loss(
@@ -338,6 +352,7 @@ utils.test_calculate_loss(calculate_loss)
 # Order inside the loop: set the rate, `zero_grad()`, forward, loss, `backward()`, `step()`.
 # Forgetting `zero_grad()` adds every old gradient to the new one.
 # </details>
+
 
 # %%
 def train(
@@ -395,6 +410,7 @@ utils.test_train(train, ToyModel)
 # (for the unit vector) and the denominator, so that 0 / tiny = 0.
 # </details>
 
+
 # %%
 def dimensionality(data: Float[Tensor, "... batch d_hidden"]) -> Float[Tensor, "... batch"]:
     """Generalised dimensionality of each vector among the others in its set."""
@@ -431,7 +447,9 @@ for T in tqdm(SMALL_SIZES, desc="dataset sizes"):
 small_hidden = []
 for T, (model, data, losses) in small_runs.items():
     best = losses.argmin().item()
-    hidden = einops.einsum(model.W[best].detach(), data[:, best], "hidden feats, batch feats -> hidden batch")
+    hidden = einops.einsum(
+        model.W[best].detach(), data[:, best], "hidden feats, batch feats -> hidden batch"
+    )
     small_hidden.append(hidden)
     dims = dimensionality(hidden.T)
     print(
@@ -475,7 +493,7 @@ result = run_sweep(config)
 sizes = list(config.sizes)
 best = result.best_instance()
 feature_vectors, hidden_data, feature_dims, data_dims = [], [], [], []
-for i, T in enumerate(sizes):
+for i in range(len(sizes)):
     W = result.W[i][best[i]]
     data = result.data(i)[:, best[i]]
     feature_vectors.append(W)
@@ -486,7 +504,9 @@ for i, T in enumerate(sizes):
 rule = analysis.RegimeRule()
 regimes = [rule.classify(f, d) for f, d in zip(feature_dims, data_dims)]
 print(f"{'T':>5} {'train loss':>10} {'regime':>13}   top feature dims       | datapoint dims (2/T)")
-for T, loss, regime, f, d in zip(sizes, result.train_loss.min(1).values, regimes, feature_dims, data_dims):
+for T, loss, regime, f, d in zip(
+    sizes, result.train_loss.min(1).values, regimes, feature_dims, data_dims
+):
     top = ", ".join(f"{v:.2f}" for v in f.topk(5).values.tolist())
     print(
         f"{T:>5} {loss.item():>10.4f} {regime:>13}   [{top}] | "
@@ -551,6 +571,7 @@ analysis.dimensionality_figure(sizes, feature_dims, data_dims, regimes)
 # datapoints. Averaging the chunk means is wrong when the last chunk is smaller.
 # </details>
 
+
 # %%
 def evaluate_test_loss(
     W: Float[Tensor, "inst d_hidden feats"],
@@ -563,7 +584,9 @@ def evaluate_test_loss(
     total = torch.zeros(W.shape[0])
     for chunk in test_batch.split(chunk_size):
         hidden = einops.einsum(chunk, W, "batch feats, inst hidden feats -> batch inst hidden")
-        out = F.relu(einops.einsum(hidden, W, "batch inst hidden, inst hidden feats -> batch inst feats") + b)
+        out = F.relu(
+            einops.einsum(hidden, W, "batch inst hidden, inst hidden feats -> batch inst feats") + b
+        )
         total += (chunk.unsqueeze(1) - out).pow(2).sum(-1).sum(0)
     return total / test_batch.shape[0]
     # END SOLUTION
@@ -575,12 +598,16 @@ utils.test_evaluate_test_loss(evaluate_test_loss)
 torch.manual_seed(1234)
 test_batch = generate_batch(10_000, 1, N_FEATURES, FEATURE_PROBABILITY)[:, 0]
 with torch.no_grad():
-    test_loss = torch.stack([evaluate_test_loss(W, b, test_batch) for W, b in zip(result.W, result.b)])
+    test_loss = torch.stack(
+        [evaluate_test_loss(W, b, test_batch) for W, b in zip(result.W, result.b)]
+    )
 train_loss = result.train_loss
 
 print(f"{'T':>5} {'train (mean)':>12} {'test (mean)':>12} {'test (min–max over instances)':>30}")
 for T, tr, te in zip(sizes, train_loss, test_loss):
-    print(f"{T:>5} {tr.mean().item():>12.3f} {te.mean().item():>12.3f} {te.min().item():>16.3f} – {te.max().item():.3f}")
+    print(
+        f"{T:>5} {tr.mean().item():>12.3f} {te.mean().item():>12.3f} {te.min().item():>16.3f} – {te.max().item():.3f}"
+    )
 peak = test_loss.mean(1).argmax().item()
 print(f"\nPeak mean test loss {test_loss[peak].mean().item():.3f} at T = {sizes[peak]}")
 
@@ -621,7 +648,10 @@ for T, tr, te in zip(run["sizes"], run["train_loss"], run["test_loss"]):
 # %% tags=["nbval-ignore-output"]
 weight_decay_runs = analysis.load_results("results/ablation_weight_decay.json")
 analysis.ablation_figure(
-    {f"weight decay {run['weight_decay']:g}": (run["sizes"], run["test_loss"]) for run in weight_decay_runs["runs"]},
+    {
+        f"weight decay {run['weight_decay']:g}": (run["sizes"], run["test_loss"])
+        for run in weight_decay_runs["runs"]
+    },
     title="Test loss against T for several weight decays",
 )
 
@@ -629,7 +659,9 @@ analysis.ablation_figure(
 for run in weight_decay_runs["runs"]:
     means = run["test_loss"].mean(1)
     peak = means.argmax().item()
-    print(f"weight decay {run['weight_decay']:>6g}: peak test loss {means[peak].item():.3f} at T = {run['sizes'][peak]}")
+    print(
+        f"weight decay {run['weight_decay']:>6g}: peak test loss {means[peak].item():.3f} at T = {run['sizes'][peak]}"
+    )
 
 # %% [markdown]
 # ![weight decay](../images/ablation_weight_decay.png)
@@ -640,7 +672,10 @@ for run in weight_decay_runs["runs"]:
 sparsity_runs = analysis.load_results("results/ablation_feature_probability.json")
 analysis.ablation_figure(
     {
-        f"p = {run['feature_probability']:g}": ([T * run["feature_probability"] for T in run["sizes"]], run["test_loss"])
+        f"p = {run['feature_probability']:g}": (
+            [T * run["feature_probability"] for T in run["sizes"]],
+            run["test_loss"],
+        )
         for run in sparsity_runs["runs"]
     },
     title="Test loss against T·p, the expected number of times each feature appears",
@@ -652,7 +687,9 @@ for run in sparsity_runs["runs"]:
     means = run["test_loss"].mean(1)
     peak = means.argmax().item()
     p = run["feature_probability"]
-    print(f"p = {p:g}: peak test loss {means[peak].item():.3f} at T = {run['sizes'][peak]} (T·p = {run['sizes'][peak] * p:g})")
+    print(
+        f"p = {p:g}: peak test loss {means[peak].item():.3f} at T = {run['sizes'][peak]} (T·p = {run['sizes'][peak] * p:g})"
+    )
 
 # %% [markdown]
 # ![sparsity](../images/ablation_feature_probability.png)

@@ -21,9 +21,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from run_experiments import TEST_POINTS, TEST_SEED  # noqa: E402
+
 import part4_analysis as analysis  # noqa: E402
 from part4_utils import plot_features_in_2d  # noqa: E402
-from run_experiments import TEST_POINTS, TEST_SEED  # noqa: E402
 from sweep_engine import SweepConfig, evaluate_loss, generate_data, run_sweep  # noqa: E402
 
 IMAGES = ROOT / "images"

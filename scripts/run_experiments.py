@@ -70,7 +70,7 @@ EXPERIMENTS: dict[str, Callable[[SweepConfig], list[SweepConfig]]] = {
 
 
 def base_config(quick: bool) -> SweepConfig:
-    """The main sweep's config, or a tiny one for smoke tests (sizes are replaced per experiment)."""
+    """The main sweep's config, or a tiny one for smoke tests (sizes set per experiment)."""
     if not quick:
         return SweepConfig()
     return SweepConfig(n_features=40, n_instances=2, steps=60, warmup_steps=10)
