@@ -420,7 +420,6 @@ class SweepExplorer:
     def widget(self):
         """An ipywidgets dropdown over T that redraws the figure and the summary."""
         import ipywidgets as widgets
-        from IPython.display import display
 
         dropdown = widgets.Dropdown(
             options=[(f"T = {T}", i) for i, T in enumerate(self.sizes)],
@@ -431,10 +430,9 @@ class SweepExplorer:
 
         def show(change: dict) -> None:
             figure, text = self.render(change["new"])
-            output.clear_output(wait=True)
-            with output:
-                print(text)
-                display(figure)
+            output.outputs = ()
+            output.append_stdout(text + "\n")
+            output.append_display_data(figure)
 
         dropdown.observe(show, names="value")
         show({"new": dropdown.value})
