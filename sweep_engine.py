@@ -1,0 +1,1049 @@
+"""Fast, exact training of the whole double-descent sweep (Henighan et al. 2023, toy model).
+
+Every (dataset size T, instance) pair is an independent model
+
+    h = W x,   out = ReLU(Wᵀ h + b),   W: (d_hidden, n_features),   b: (n_features,)
+
+trained full-batch on ONE fixed dataset of T points with the loss
+``mean over datapoints of Σ_f (x_f − out_f)²`` (an all-zero output scores 1.0 on unit-norm data),
+``torch.optim.AdamW`` (betas (0.9, 0.999), eps 1e-8, decoupled weight decay on W and b) and the
+paper's schedule: linear warmup, then half-cosine decay to 0 (see :func:`lr_multiplier`).
+
+Two backends run exactly that training:
+
+* ``"numba"``: one fused CPU kernel for all models. The data are ~99% zeros, so ``h = W x`` is a
+  sparse gather; the dense pass over (feature, datapoint) pairs is done as if ``x`` were 0 and
+  then corrected at the nonzeros, with an analytic backward and AdamW fused in. Each model is
+  trained by exactly one thread in a fixed order of operations, so results are bitwise
+  deterministic and independent of the number of threads.
+* ``"torch"``: the straightforward model (autograd, ``torch.optim.AdamW`` + ``LambdaLR``), one
+  model per size with an instance dimension. It runs on CUDA when available and is the
+  benchmark's baseline.
+
+Schedule semantics: like ``LambdaLR`` wrapped round ``AdamW``, update ``s`` (``s = 0 .. steps-1``)
+uses ``lr · lr_multiplier(s)``; the first update therefore has learning rate 0, but it still
+advances Adam's moments and its bias-correction step count.
+
+Seeding: the data and init of size T come from their own ``torch.Generator`` seeded from
+``(config.seed, T)`` (data first, then init), so they do not change when other sizes are added or
+removed, nor when lr, weight decay, steps or warmup change: ablations share their datasets.
+
+Precision: weights, Adam moments and gradients are float32, as in the PyTorch model; losses are
+accumulated in float64 (they are evaluated every ``LOSS_EVERY`` steps only).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numba
+import numpy as np
+import torch
+from jaxtyping import Float, Int
+from numba import njit, prange
+from torch import Tensor
+from tqdm.auto import tqdm
+
+# fmt: off
+PAPER_SIZES: tuple[int, ...] = (
+    3, 4, 5, 6, 8, 10, 15, 20, 30, 50, 100, 200, 300, 500, 1000, 2000, 3000,
+)
+# fmt: on
+BETAS: tuple[float, float] = (0.9, 0.999)
+EPS: float = 1e-8
+LOSS_EVERY: int = 100
+"""The kernel runs at most this many steps per call; the progress bar is updated in between."""
+UNIT_OVERHEAD: int = 20
+"""Fixed cost of one model, in datapoints, for balancing models across threads."""
+ENGINE_VERSION: str = "2"
+"""Part of every cache key: bump it when the training semantics change."""
+
+_FAST = {"reassoc", "contract", "nsz"}
+"""Fast-math flags of the dense pass: reassociation lets LLVM vectorise its reductions."""
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """One sweep: ``n_instances`` models for each dataset size in ``sizes``, trained alike."""
+
+    sizes: tuple[int, ...] = PAPER_SIZES
+    n_instances: int = 10
+    n_features: int = 1000
+    d_hidden: int = 2
+    feature_probability: float = 0.01
+    steps: int = 50_000
+    warmup_steps: int = 2_500
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        sizes = tuple(self.sizes)
+        object.__setattr__(self, "sizes", sizes)
+        if not sizes:
+            raise ValueError("sizes: got (), expected at least one dataset size")
+        for size in sizes:
+            if not _is_int(size) or size < 1:
+                raise ValueError(f"sizes: got {sizes!r}, expected integers >= 1")
+        if len(set(sizes)) != len(sizes):
+            raise ValueError(f"sizes: got {sizes!r}, expected no duplicates")
+        _check(
+            _is_int(self.n_instances) and self.n_instances >= 1,
+            "n_instances",
+            self.n_instances,
+            "an int >= 1",
+        )
+        _check(
+            _is_int(self.n_features) and self.n_features >= 1,
+            "n_features",
+            self.n_features,
+            "an int >= 1",
+        )
+        _check(
+            _is_int(self.d_hidden) and self.d_hidden >= 1, "d_hidden", self.d_hidden, "an int >= 1"
+        )
+        p = self.feature_probability
+        _check(_is_real(p) and 0 < p <= 1, "feature_probability", p, "a number in (0, 1]")
+        _check(_is_int(self.steps) and self.steps >= 1, "steps", self.steps, "an int >= 1")
+        _check(
+            _is_int(self.warmup_steps) and 0 <= self.warmup_steps < self.steps,
+            "warmup_steps",
+            self.warmup_steps,
+            f"an int with 0 <= warmup_steps < steps ({self.steps})",
+        )
+        _check(_is_real(self.lr) and self.lr > 0, "lr", self.lr, "a number > 0")
+        _check(
+            _is_real(self.weight_decay) and self.weight_decay >= 0,
+            "weight_decay",
+            self.weight_decay,
+            "a number >= 0",
+        )
+        _check(_is_int(self.seed), "seed", self.seed, "an int")
+
+    def key(self) -> str:
+        """Stable short hash of every field (and the engine version), for cache file names."""
+        fields = dataclasses.asdict(self) | {"engine": ENGINE_VERSION}
+        text = json.dumps(fields, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
+def _is_real(value: object) -> bool:
+    return _is_int(value) or (isinstance(value, float | np.floating) and math.isfinite(value))
+
+
+def _check(ok: bool, name: str, value: object, expected: str) -> None:
+    if not ok:
+        raise ValueError(f"{name}: got {value!r}, expected {expected}")
+
+
+@dataclass
+class SparseData:
+    """Training data of all (size, instance) models in CSR form.
+
+    Row ``r`` is one datapoint; the rows of size ``i`` are ``row_offsets[i] .. row_offsets[i+1]``,
+    instance-major (row ``row_offsets[i] + j * T + t`` is point ``t`` of instance ``j``).
+    """
+
+    row_offsets: Int[Tensor, " n_sizes_plus_1"]
+    row_ptr: Int[Tensor, " n_rows_plus_1"]
+    feat: Int[Tensor, " nnz"]
+    val: Float[Tensor, " nnz"]
+    n_instances: int
+    n_features: int
+
+    def dense(self, size_index: int) -> Float[Tensor, "batch inst feats"]:
+        """Dense data of one size, exactly as :func:`generate_data` produced it."""
+        r0, r1 = int(self.row_offsets[size_index]), int(self.row_offsets[size_index + 1])
+        z0, z1 = int(self.row_ptr[r0]), int(self.row_ptr[r1])
+        counts = self.row_ptr[r0 + 1 : r1 + 1] - self.row_ptr[r0:r1]
+        rows = torch.repeat_interleave(torch.arange(r1 - r0), counts)
+        out = torch.zeros(r1 - r0, self.n_features)
+        out[rows, self.feat[z0:z1].long()] = self.val[z0:z1]
+        return out.view(self.n_instances, -1, self.n_features).permute(1, 0, 2).contiguous()
+
+    @classmethod
+    def from_dense(cls, datasets: list[Float[Tensor, "batch inst feats"]]) -> SparseData:
+        """CSR of a list of dense (batch, inst, feats) datasets."""
+        row_offsets, row_ptrs, feats, vals, total = (
+            [0],
+            [torch.zeros(1, dtype=torch.int64)],
+            [],
+            [],
+            0,
+        )
+        for data in datasets:
+            rows = data.permute(1, 0, 2).reshape(-1, data.shape[-1])
+            r, f = rows.nonzero(as_tuple=True)
+            counts = torch.bincount(r, minlength=rows.shape[0])
+            row_ptrs.append(total + counts.cumsum(0))
+            total += int(r.numel())
+            feats.append(f.to(torch.int32))
+            vals.append(rows[r, f])
+            row_offsets.append(row_offsets[-1] + rows.shape[0])
+        return cls(
+            row_offsets=torch.tensor(row_offsets),
+            row_ptr=torch.cat(row_ptrs),
+            feat=torch.cat(feats),
+            val=torch.cat(vals),
+            n_instances=datasets[0].shape[1],
+            n_features=datasets[0].shape[2],
+        )
+
+    def to_dict(self) -> dict:
+        """Plain dict for ``torch.save``."""
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class SweepResult:
+    """Trained weights and losses of a sweep; lists are indexed like ``config.sizes``."""
+
+    config: SweepConfig
+    W: list[Float[Tensor, "inst d_hidden feats"]]
+    b: list[Float[Tensor, "inst feats"]]
+    train_loss: Float[Tensor, "size inst"]
+    loss_history: Float[Tensor, "record size inst"] | None
+    history_steps: Int[Tensor, " record"] | None
+    sparse_data: SparseData = field(repr=False)
+
+    def data(self, size_index: int) -> Float[Tensor, "batch inst feats"]:
+        """Dense training data of size ``config.sizes[size_index]``."""
+        return self.sparse_data.dense(size_index)
+
+    def best_instance(self) -> Int[Tensor, " size"]:
+        """Index of the instance with the lowest final train loss, per size."""
+        return self.train_loss.argmin(dim=1)
+
+
+# ----------------------------------------------------------------------------- schedule and data
+
+
+def lr_multiplier(step: int, steps: int, warmup_steps: int) -> float:
+    """Learning-rate multiplier of update ``step``: linear warmup from 0, then half-cosine to 0."""
+    if step < warmup_steps:
+        return step / warmup_steps
+    return 0.5 * (1.0 + math.cos(math.pi * (step - warmup_steps) / (steps - warmup_steps)))
+
+
+def generate_data(
+    n_points: int,
+    n_instances: int,
+    n_features: int,
+    feature_probability: float,
+    generator: torch.Generator,
+) -> Float[Tensor, "batch inst feats"]:
+    """Sparse datapoints scaled to unit L2 norm (all-zero points stay zero), float32.
+
+    Draws presence (``rand < p``) first, then values ``U[0, 1)``, each of shape
+    (n_points, n_instances, n_features), from ``generator``.
+    """
+    shape = (n_points, n_instances, n_features)
+    data = torch.rand(shape, generator=generator).lt_(feature_probability)
+    data.mul_(torch.rand(shape, generator=generator))
+    norm = data.norm(dim=-1, keepdim=True)
+    return data.div_(torch.where(norm > 0, norm, torch.ones_like(norm)))
+
+
+def size_generator(seed: int, size: int) -> torch.Generator:
+    """The generator of size ``size``'s data and init: depends on ``(seed, size)`` only."""
+    state = np.random.SeedSequence([seed, size]).generate_state(2, np.uint32)
+    return torch.Generator().manual_seed(int(state[0]) << 31 | int(state[1]) >> 1)
+
+
+def init_weights(
+    n_instances: int, d_hidden: int, n_features: int, generator: torch.Generator
+) -> tuple[Float[Tensor, "inst d_hidden feats"], Float[Tensor, "inst feats"]]:
+    """Xavier-normal W per instance (std ``sqrt(2 / (d_hidden + n_features))``) and b = 0."""
+    std = math.sqrt(2.0 / (d_hidden + n_features))
+    W = torch.randn(n_instances, d_hidden, n_features, generator=generator) * std
+    return W, torch.zeros(n_instances, n_features)
+
+
+def build_problem(config: SweepConfig) -> tuple[SparseData, list[Tensor], list[Tensor]]:
+    """Data (sparse) and initial (W, b) of every size, each from its own generator."""
+    datasets, Ws, bs = [], [], []
+    for size in config.sizes:
+        gen = size_generator(config.seed, size)
+        data = generate_data(
+            size, config.n_instances, config.n_features, config.feature_probability, gen
+        )
+        datasets.append(SparseData.from_dense([data]))
+        W, b = init_weights(config.n_instances, config.d_hidden, config.n_features, gen)
+        Ws.append(W)
+        bs.append(b)
+    return _concat_sparse(datasets), Ws, bs
+
+
+def _concat_sparse(parts: list[SparseData]) -> SparseData:
+    """One CSR of several single-size CSRs, sizes in order."""
+    row_offsets, row_ptrs, nnz = [0], [torch.zeros(1, dtype=torch.int64)], 0
+    for part in parts:
+        row_offsets.append(row_offsets[-1] + int(part.row_offsets[1]))
+        row_ptrs.append(part.row_ptr[1:] + nnz)
+        nnz += int(part.row_ptr[-1])
+    return SparseData(
+        row_offsets=torch.tensor(row_offsets),
+        row_ptr=torch.cat(row_ptrs),
+        feat=torch.cat([p.feat for p in parts]),
+        val=torch.cat([p.val for p in parts]),
+        n_instances=parts[0].n_instances,
+        n_features=parts[0].n_features,
+    )
+
+
+def evaluate_loss(
+    W: Float[Tensor, "inst d_hidden feats"],
+    b: Float[Tensor, "inst feats"],
+    data: Float[Tensor, "batch feats"] | Float[Tensor, "batch inst feats"],
+    chunk_size: int = 2048,
+) -> Float[Tensor, " inst"]:
+    """Loss (mean over datapoints of Σ_f (x − out)²) of every instance on ``data``, chunked.
+
+    ``data`` is either shared by all instances (batch, feats) or per instance (batch, inst, feats).
+    Sums are accumulated in float64; the result is float32.
+    """
+    W, b = W.detach().float(), b.detach().float()
+    total = torch.zeros(W.shape[0], dtype=torch.float64)
+    for start in range(0, data.shape[0], chunk_size):
+        x = data[start : start + chunk_size].float()
+        if x.dim() == 2:
+            h = torch.einsum("ihf,bf->bih", W, x)
+            x = x[:, None, :]
+        else:
+            h = torch.einsum("ihf,bif->bih", W, x)
+        out = torch.relu(torch.einsum("bih,ihf->bif", h, W) + b)
+        total += (x - out).square().sum(dim=-1).sum(dim=0, dtype=torch.float64)
+    return (total / data.shape[0]).float()
+
+
+# ----------------------------------------------------------------------------- numba kernel
+
+
+@njit(fastmath=_FAST, cache=True)
+def _hidden(W, row0, n_rows, row_ptr, feat, val, h):  # pragma: no cover - numba
+    """h[:, t] = W x_t for the rows ``row0 .. row0 + n_rows``: a sparse gather. h: (m, T)."""
+    m = W.shape[0]
+    if m == 2:
+        for t in range(n_rows):
+            a0 = np.float32(0.0)
+            a1 = np.float32(0.0)
+            for q in range(row_ptr[row0 + t], row_ptr[row0 + t + 1]):
+                a0 += W[0, feat[q]] * val[q]
+                a1 += W[1, feat[q]] * val[q]
+            h[0, t] = a0
+            h[1, t] = a1
+        return
+    for t in range(n_rows):
+        for k in range(m):
+            h[k, t] = 0.0
+        for q in range(row_ptr[row0 + t], row_ptr[row0 + t + 1]):
+            for k in range(m):
+                h[k, t] += W[k, feat[q]] * val[q]
+
+
+@njit(fastmath=_FAST, cache=True)
+def _dense_pass_m2(W, b, h, dh, gW, gb, c):  # pragma: no cover - numba
+    """Backward of the dense pass as if x = 0, for d_hidden = 2 (fused, two features at a time).
+
+    dpre[t, f] = c · ReLU(pre[t, f]) with pre = W[:, f]·h[:, t] + b[f]; writes gb, the decoder part
+    of gW, and dh[:, t] = Σ_f dpre[t, f] W[:, f]. Shapes: W (2, n), b (n,), h, dh (2, T).
+    The factor c is applied once per feature to the sums, and folded into W for dh.
+    """
+    n = W.shape[1]
+    T = h.shape[1]
+    zero = np.float32(0.0)
+    h0 = h[0]
+    h1 = h[1]
+    dh0 = dh[0]
+    dh1 = dh[1]
+    for t in range(T):
+        dh0[t] = zero
+        dh1[t] = zero
+    for fa in range(0, n - 1, 2):
+        fb = fa + 1
+        wa0, wa1, ba = W[0, fa], W[1, fa], b[fa]
+        wb0, wb1, bb = W[0, fb], W[1, fb], b[fb]
+        ca0, ca1, cb0, cb1 = c * wa0, c * wa1, c * wb0, c * wb1
+        sa = zero
+        sa0 = zero
+        sa1 = zero
+        sb = zero
+        sb0 = zero
+        sb1 = zero
+        for t in range(T):
+            x0 = h0[t]
+            x1 = h1[t]
+            ra = max(wa0 * x0 + wa1 * x1 + ba, zero)
+            rb = max(wb0 * x0 + wb1 * x1 + bb, zero)
+            sa += ra
+            sa0 += ra * x0
+            sa1 += ra * x1
+            sb += rb
+            sb0 += rb * x0
+            sb1 += rb * x1
+            dh0[t] += ra * ca0 + rb * cb0
+            dh1[t] += ra * ca1 + rb * cb1
+        gb[fa], gW[0, fa], gW[1, fa] = c * sa, c * sa0, c * sa1
+        gb[fb], gW[0, fb], gW[1, fb] = c * sb, c * sb0, c * sb1
+    if n % 2:
+        f = n - 1
+        w0, w1, bf = W[0, f], W[1, f], b[f]
+        cw0, cw1 = c * w0, c * w1
+        s = zero
+        s0 = zero
+        s1 = zero
+        for t in range(T):
+            r = max(w0 * h0[t] + w1 * h1[t] + bf, zero)
+            s += r
+            s0 += r * h0[t]
+            s1 += r * h1[t]
+            dh0[t] += r * cw0
+            dh1[t] += r * cw1
+        gb[f], gW[0, f], gW[1, f] = c * s, c * s0, c * s1
+
+
+@njit(fastmath=_FAST, cache=True)
+def _dense_pass_general(W, b, h, dh, gW, gb, c, d):  # pragma: no cover - numba
+    """:func:`_dense_pass_m2` for any d_hidden m. W (m, n), h, dh (m, T), d (T,) workspace."""
+    m, n = W.shape
+    T = h.shape[1]
+    zero = np.float32(0.0)
+    for k in range(m):
+        for t in range(T):
+            dh[k, t] = zero
+    for f in range(n):
+        _preactivation(W, b, h, f, d)
+        s = zero
+        for t in range(T):
+            d[t] = max(d[t], zero)
+            s += d[t]
+        gb[f] = c * s
+        for k in range(m):
+            w = c * W[k, f]
+            s = zero
+            for t in range(T):
+                s += d[t] * h[k, t]
+                dh[k, t] += d[t] * w
+            gW[k, f] = c * s
+
+
+@njit(fastmath=_FAST, cache=True)
+def _preactivation(W, b, h, f, pre):  # pragma: no cover - numba
+    """pre[t] = b[f] + Σ_k W[k, f] h[k, t] for every datapoint t. pre: (T,)."""
+    T = h.shape[1]
+    for t in range(T):
+        pre[t] = b[f]
+    for k in range(W.shape[0]):
+        w = W[k, f]
+        for t in range(T):
+            pre[t] += w * h[k, t]
+
+
+@njit(fastmath=_FAST, cache=True)
+def _sparse_pass(W, b, h, dh, gW, gb, c, row0, n_rows, row_ptr, feat, val):  # pragma: no cover
+    """Corrections at the nonzeros of the data, then the encoder gradient (m = d_hidden).
+
+    At a nonzero x of point t and feature f with pre > 0 the residual gains −x, so dpre gains
+    −c·x, which adds to gb[f], gW[:, f] (decoder) and dh[:, t]; then, with dh[:, t] complete,
+    gW[:, f] += dh[:, t]·x (encoder). Shapes: W, gW (m, n), h, dh (m, T).
+    """
+    m = W.shape[0]
+    zero = np.float32(0.0)
+    for t in range(n_rows):
+        q0, q1 = row_ptr[row0 + t], row_ptr[row0 + t + 1]
+        for q in range(q0, q1):
+            f = feat[q]
+            pre = b[f]
+            for k in range(m):
+                pre += W[k, f] * h[k, t]
+            dc = -c * val[q] if pre > zero else zero
+            gb[f] += dc
+            for k in range(m):
+                gW[k, f] += dc * h[k, t]
+                dh[k, t] += dc * W[k, f]
+        for q in range(q0, q1):
+            for k in range(m):
+                gW[k, feat[q]] += dh[k, t] * val[q]
+
+
+@njit(fastmath=_FAST, cache=True)
+def _sparse_pass_m2(W, b, h, dh, gW, gb, c, row0, n_rows, row_ptr, feat, val):  # pragma: no cover
+    """:func:`_sparse_pass` for d_hidden = 2, with the point's h and dh in registers.
+
+    A first sweep over the point's nonzeros finds the corrections (kept in ``dcs``) and completes
+    dh; a second adds decoder correction and encoder gradient to gW in one go.
+    """
+    zero = np.float32(0.0)
+    dcs = np.empty(64, np.float32)
+    for t in range(n_rows):
+        q0, q1 = row_ptr[row0 + t], row_ptr[row0 + t + 1]
+        if q1 - q0 > dcs.size:
+            dcs = np.empty(q1 - q0, np.float32)
+        h0, h1, d0, d1 = h[0, t], h[1, t], dh[0, t], dh[1, t]
+        for q in range(q0, q1):
+            f = feat[q]
+            w0, w1 = W[0, f], W[1, f]
+            dc = -c * val[q] if w0 * h0 + w1 * h1 + b[f] > zero else zero
+            dcs[q - q0] = dc
+            d0 += dc * w0
+            d1 += dc * w1
+        for q in range(q0, q1):
+            f = feat[q]
+            x = val[q]
+            dc = dcs[q - q0]
+            gb[f] += dc
+            gW[0, f] += dc * h0 + d0 * x
+            gW[1, f] += dc * h1 + d1 * x
+
+
+@njit(fastmath=_FAST, cache=True)
+def _unit_grads(W, b, row0, n_rows, row_ptr, feat, val, h, dh, gW, gb, d):  # pragma: no cover
+    """Gradients (gW, gb) of one model's loss on its T = n_rows datapoints.
+
+    W, gW: (m, n); b, gb: (n,); workspaces h, dh: (m, T), d: (T,). The dense pass treats x
+    as 0 (dpre = c·ReLU(pre), c = 2/T); :func:`_sparse_pass` then corrects it at the nonzeros.
+    """
+    c = np.float32(2.0 / n_rows)
+    _hidden(W, row0, n_rows, row_ptr, feat, val, h)
+    if W.shape[0] == 2:
+        _dense_pass_m2(W, b, h, dh, gW, gb, c)
+        _sparse_pass_m2(W, b, h, dh, gW, gb, c, row0, n_rows, row_ptr, feat, val)
+    else:
+        _dense_pass_general(W, b, h, dh, gW, gb, c, d)
+        _sparse_pass(W, b, h, dh, gW, gb, c, row0, n_rows, row_ptr, feat, val)
+
+
+@njit(fastmath=_FAST, cache=True)
+def _unit_loss(W, b, u, row0, n_rows, csr, csc, h, res):  # pragma: no cover - numba
+    """Loss of model u on its T = n_rows datapoints: float32 residuals, float64 sum.
+
+    csr = (row_ptr, feat, val); csc = (col_ptr, point, value), the same nonzeros by (model,
+    feature): those of feature f of model u are ``col_ptr[u·n + f] .. col_ptr[u·n + f + 1]``.
+    Workspaces h: (m, T), res: (T,).
+    """
+    n = W.shape[1]
+    zero = np.float32(0.0)
+    col_ptr, point, value = csc
+    _hidden(W, row0, n_rows, csr[0], csr[1], csr[2], h)
+    total = 0.0
+    for f in range(n):
+        _preactivation(W, b, h, f, res)
+        for t in range(n_rows):
+            res[t] = max(res[t], zero)
+        for j in range(col_ptr[u * n + f], col_ptr[u * n + f + 1]):
+            res[point[j]] -= value[j]
+        for t in range(n_rows):
+            r = np.float64(res[t])
+            total += r * r
+    return total / n_rows
+
+
+@njit(cache=True, error_model="numpy")
+def _adamw(p, g, m, v, lr, step, beta1, beta2, eps, weight_decay):  # pragma: no cover - numba
+    """One ``torch.optim.AdamW`` update (single-tensor path, float32) of the 1-D arrays p, m, v.
+
+    IEEE arithmetic without fast-math; ``error_model="numpy"`` drops Python's zero-division
+    check (the denominator is ≥ eps > 0 anyway), which lets LLVM vectorise the loop.
+    """
+    bias1 = 1.0 - beta1**step
+    bias2_sqrt = math.sqrt(1.0 - beta2**step)
+    decay = np.float32(1.0 - lr * weight_decay)
+    neg_step = np.float32(-(lr / bias1))
+    b2s = np.float32(bias2_sqrt)
+    w1 = np.float32(1.0 - beta1)
+    b2 = np.float32(beta2)
+    w2 = np.float32(1.0 - beta2)
+    e = np.float32(eps)
+    for i in range(p.size):
+        gi = g[i]
+        mi = m[i] + w1 * (gi - m[i])
+        vi = v[i] * b2 + w2 * gi * gi
+        m[i] = mi
+        v[i] = vi
+        p[i] = p[i] * decay + neg_step * mi / (np.sqrt(vi) / b2s + e)
+
+
+@njit(parallel=True, cache=True)
+def _train_chunk(
+    W, b, mW, vW, mb, vb, row_start, n_rows, csr, csc, bins, step0, lrs, hyper, loss_out
+):  # pragma: no cover - numba
+    """Train every model for ``lrs.size`` updates, starting at update ``step0``.
+
+    W, mW, vW: (U, m, n); b, mb, vb: (U, n); model u owns rows ``row_start[u] ..`` (n_rows[u])
+    of the data (see :func:`_unit_loss` for csr and csc). ``bins`` (n_bins, k): the models of
+    each thread, padded with −1; ``hyper`` = (beta1, beta2, eps, weight_decay). Writes the loss
+    of the weights at entry to ``loss_out[u]``. Each model is trained start to finish by one
+    thread, so the results do not depend on ``bins``.
+    """
+    U, m, n = W.shape
+    flat = m * n
+    row_ptr, feat, val = csr
+    beta1, beta2, eps, wd = hyper[0], hyper[1], hyper[2], hyper[3]
+    for i in prange(bins.shape[0]):
+        gW = np.empty((m, n), np.float32)
+        gb = np.empty(n, np.float32)
+        for j in range(bins.shape[1]):
+            u = bins[i, j]
+            if u < 0:
+                break
+            T = n_rows[u]
+            h = np.empty((m, T), np.float32)
+            dh = np.empty((m, T), np.float32)
+            d = np.empty(T, np.float32)
+            Wu = W[u]
+            bu = b[u]
+            loss_out[u] = _unit_loss(Wu, bu, u, row_start[u], T, csr, csc, h, d)
+            for s in range(lrs.size):
+                _unit_grads(Wu, bu, row_start[u], T, row_ptr, feat, val, h, dh, gW, gb, d)
+                lr, step = lrs[s], step0 + s + 1
+                mWu, vWu = mW[u].reshape(flat), vW[u].reshape(flat)
+                _adamw(
+                    Wu.reshape(flat), gW.reshape(flat), mWu, vWu, lr, step, beta1, beta2, eps, wd
+                )
+                _adamw(bu, gb, mb[u], vb[u], lr, step, beta1, beta2, eps, wd)
+
+
+def balanced_bins(costs: np.ndarray, n_bins: int) -> np.ndarray:
+    """Deterministic greedy partition (largest first, to the least-loaded bin) of model indices.
+
+    Returns (n_bins, k) int64, each row one bin's models in order, padded with −1.
+    """
+    loads = np.zeros(n_bins)
+    members: list[list[int]] = [[] for _ in range(n_bins)]
+    for u in np.argsort(-costs, kind="stable"):
+        i = int(np.argmin(loads))
+        members[i].append(int(u))
+        loads[i] += costs[u]
+    bins = np.full((n_bins, max(len(x) for x in members)), -1, np.int64)
+    for i, x in enumerate(members):
+        bins[i, : len(x)] = x
+    return bins
+
+
+@njit(parallel=True, cache=True)
+def _loss_and_grads(
+    W, b, row_start, n_rows, csr, csc, loss_out, gW_out, gb_out
+):  # pragma: no cover
+    """Loss and gradients of every model u, without updating anything (for tests)."""
+    U, m, n = W.shape
+    row_ptr, feat, val = csr
+    for u in prange(U):
+        T = n_rows[u]
+        h = np.empty((m, T), np.float32)
+        dh = np.empty((m, T), np.float32)
+        d = np.empty(T, np.float32)
+        loss_out[u] = _unit_loss(W[u], b[u], u, row_start[u], T, csr, csc, h, d)
+        _unit_grads(W[u], b[u], row_start[u], T, row_ptr, feat, val, h, dh, gW_out[u], gb_out[u], d)
+
+
+def fused_loss_and_grads(
+    W: Float[Tensor, "inst d_hidden feats"],
+    b: Float[Tensor, "inst feats"],
+    data: Float[Tensor, "batch inst feats"],
+) -> tuple[
+    Float[Tensor, " inst"], Float[Tensor, "inst d_hidden feats"], Float[Tensor, "inst feats"]
+]:
+    """The numba kernel's loss (float64) and gradients (float32) of one size's models on ``data``.
+
+    The same code the training kernel runs each step (before its AdamW update); exposed so that
+    tests can compare it with autograd.
+    """
+    sparse = SparseData.from_dense([data.float()])
+    inst, m, n = W.shape
+    W32 = W.detach().float().contiguous().numpy().copy()
+    b32 = b.detach().float().contiguous().numpy().copy()
+    T = data.shape[0]
+    loss = np.empty(inst)
+    gW = np.empty((inst, m, n), np.float32)
+    gb = np.empty((inst, n), np.float32)
+    n_rows = np.full(inst, T, np.int64)
+    row_start, csr, csc = _kernel_data(sparse, n_rows, n)
+    _loss_and_grads(W32, b32, row_start, n_rows, csr, csc, loss, gW, gb)
+    return torch.from_numpy(loss), torch.from_numpy(gW), torch.from_numpy(gb)
+
+
+def _kernel_data(
+    sparse: SparseData, n_rows: np.ndarray, n_features: int
+) -> tuple[np.ndarray, tuple, tuple]:
+    """The kernel's view of the data: row_start (U,), csr and csc tuples (see :func:`_unit_loss`).
+
+    ``n_rows`` (U,): datapoints of each model, whose rows follow each other in ``sparse``.
+    """
+    row_ptr = sparse.row_ptr.numpy().astype(np.int64)
+    feat = sparse.feat.numpy().astype(np.int32)
+    val = sparse.val.numpy().astype(np.float32)
+    row_start = np.concatenate([[0], np.cumsum(n_rows)[:-1]]).astype(np.int64)
+    rows = np.repeat(np.arange(row_ptr.size - 1), np.diff(row_ptr))
+    unit = np.repeat(np.arange(n_rows.size), n_rows)[rows]
+    key = unit * n_features + feat
+    order = np.argsort(key, kind="stable")
+    col_ptr = np.zeros(n_rows.size * n_features + 1, np.int64)
+    col_ptr[1:] = np.cumsum(np.bincount(key, minlength=n_rows.size * n_features))
+    point = (rows - row_start[unit])[order].astype(np.int32)
+    return row_start, (row_ptr, feat, val), (col_ptr, point, val[order])
+
+
+# ----------------------------------------------------------------------------- training state
+
+
+@dataclass
+class TrainState:
+    """Weights and AdamW moments of every size (lists like ``config.sizes``) after ``step``."""
+
+    step: int
+    W: list[Tensor]
+    b: list[Tensor]
+    mW: list[Tensor]
+    vW: list[Tensor]
+    mb: list[Tensor]
+    vb: list[Tensor]
+    history: list[Tensor]
+    history_steps: list[int]
+
+    @classmethod
+    def fresh(cls, W: list[Tensor], b: list[Tensor]) -> TrainState:
+        """Step 0: the given init, zero moments, no history."""
+        zeros = lambda ts: [torch.zeros_like(t) for t in ts]  # noqa: E731
+        return cls(
+            0,
+            [w.clone() for w in W],
+            [x.clone() for x in b],
+            zeros(W),
+            zeros(W),
+            zeros(b),
+            zeros(b),
+            [],
+            [],
+        )
+
+
+class _Backend:
+    """Trains a sweep chunk by chunk; subclasses hold their own working copy of the state."""
+
+    def advance(self, step0: int, n_steps: int, lrs: np.ndarray) -> Tensor:
+        """Run updates step0 .. step0+n_steps-1; return the (size, inst) loss at entry."""
+        raise NotImplementedError
+
+    def state(self, step: int) -> TrainState:
+        """Snapshot of the current weights and moments (history left empty)."""
+        raise NotImplementedError
+
+    def final_loss(self) -> Tensor:
+        """(size, inst) loss of the current weights."""
+        raise NotImplementedError
+
+
+class _NumbaBackend(_Backend):
+    """All models in flat (units, ...) float32 arrays, unit u = size_index · inst + instance."""
+
+    def __init__(self, config: SweepConfig, sparse: SparseData, state: TrainState) -> None:
+        self.shape = (len(config.sizes), config.n_instances)
+        cat = lambda ts: torch.cat(ts).numpy().copy()  # noqa: E731
+        self.W, self.b = cat(state.W), cat(state.b)
+        self.mW, self.vW, self.mb, self.vb = (
+            cat(state.mW),
+            cat(state.vW),
+            cat(state.mb),
+            cat(state.vb),
+        )
+        sizes = np.repeat(np.asarray(config.sizes, np.int64), config.n_instances)
+        self.n_rows = sizes
+        self.row_start, self.csr, self.csc = _kernel_data(sparse, sizes, config.n_features)
+        self.costs = sizes + UNIT_OVERHEAD
+        self.hyper = np.array([BETAS[0], BETAS[1], EPS, config.weight_decay])
+        self.loss = np.empty(sizes.size)
+
+    def advance(self, step0: int, n_steps: int, lrs: np.ndarray) -> Tensor:
+        bins = balanced_bins(self.costs, numba.get_num_threads())
+        _train_chunk(
+            self.W, self.b, self.mW, self.vW, self.mb, self.vb, self.row_start, self.n_rows,
+            self.csr, self.csc, bins, step0, lrs, self.hyper, self.loss,
+        )  # fmt: skip
+        return torch.from_numpy(self.loss.reshape(self.shape)).float()
+
+    def final_loss(self) -> Tensor:
+        return self.advance(0, 0, np.zeros(0))
+
+    def state(self, step: int) -> TrainState:
+        split = lambda a: list(torch.from_numpy(a.copy()).split(self.shape[1]))  # noqa: E731
+        return TrainState(
+            step,
+            split(self.W),
+            split(self.b),
+            split(self.mW),
+            split(self.vW),
+            split(self.mb),
+            split(self.vb),
+            [],
+            [],
+        )
+
+
+class _TorchBackend(_Backend):
+    """The straightforward model: autograd, ``torch.optim.AdamW``, ``LambdaLR``; one per size."""
+
+    def __init__(
+        self, config: SweepConfig, sparse: SparseData, state: TrainState, device: torch.device
+    ) -> None:
+        self.config = config
+        self.data = [sparse.dense(i).to(device) for i in range(len(config.sizes))]
+        self.W = [torch.nn.Parameter(w.clone().to(device)) for w in state.W]
+        self.b = [torch.nn.Parameter(x.clone().to(device)) for x in state.b]
+        params = [p for pair in zip(self.W, self.b) for p in pair]
+        self.opt = torch.optim.AdamW(
+            params, lr=config.lr, betas=BETAS, eps=EPS, weight_decay=config.weight_decay
+        )
+        self.sched = torch.optim.lr_scheduler.LambdaLR(
+            self.opt, lambda s: lr_multiplier(s, config.steps, config.warmup_steps)
+        )
+        if state.step > 0:
+            moments = [
+                t for pair in zip(zip(state.mW, state.vW), zip(state.mb, state.vb)) for t in pair
+            ]
+            saved = self.opt.state_dict()
+            saved["state"] = {
+                i: {
+                    "step": torch.tensor(float(state.step)),
+                    "exp_avg": m.clone(),
+                    "exp_avg_sq": v.clone(),
+                }
+                for i, (m, v) in enumerate(moments)
+            }
+            self.opt.load_state_dict(saved)
+            self.sched.last_epoch = state.step
+            for group in self.opt.param_groups:
+                group["lr"] = config.lr * lr_multiplier(
+                    state.step, config.steps, config.warmup_steps
+                )
+
+    def _losses(self) -> list[Tensor]:
+        """Per-size (inst,) losses of the current weights, with autograd graph."""
+        return [torch_model_loss(W, b, x) for W, b, x in zip(self.W, self.b, self.data)]
+
+    def advance(self, step0: int, n_steps: int, lrs: np.ndarray) -> Tensor:
+        first = None
+        for _ in range(n_steps):
+            losses = self._losses()
+            if first is None:
+                first = torch.stack([loss.detach() for loss in losses])
+            self.opt.zero_grad(set_to_none=True)
+            torch.stack([loss.sum() for loss in losses]).sum().backward()
+            self.opt.step()
+            self.sched.step()
+        return (first if first is not None else self.final_loss()).cpu().float()
+
+    def final_loss(self) -> Tensor:
+        with torch.no_grad():
+            return torch.stack(self._losses()).cpu().float()
+
+    def state(self, step: int) -> TrainState:
+        get = lambda ts: [t.detach().cpu().clone() for t in ts]  # noqa: E731
+        moment = lambda ps, key: [self.opt.state[p][key].cpu().clone() for p in ps]  # noqa: E731
+        if step == 0:
+            return TrainState.fresh(get(self.W), get(self.b))
+        return TrainState(
+            step, get(self.W), get(self.b), moment(self.W, "exp_avg"), moment(self.W, "exp_avg_sq"),
+            moment(self.b, "exp_avg"), moment(self.b, "exp_avg_sq"), [], [],
+        )  # fmt: skip
+
+
+def torch_model_loss(
+    W: Float[Tensor, "inst d_hidden feats"],
+    b: Float[Tensor, "inst feats"],
+    data: Float[Tensor, "batch inst feats"],
+) -> Float[Tensor, " inst"]:
+    """The plain PyTorch model's training loss per instance (differentiable)."""
+    h = torch.einsum("ihf,bif->bih", W, data)
+    out = torch.relu(torch.einsum("bih,ihf->bif", h, W) + b)
+    return (data - out).square().sum(dim=-1).mean(dim=0)
+
+
+# ----------------------------------------------------------------------------- driver and cache
+
+
+def _after_checkpoint(step: int) -> None:
+    """Called after every checkpoint is written (a hook for tests that simulate interruption)."""
+
+
+def _save_atomic(obj: object, path: Path) -> None:
+    """torch.save to a temporary file beside ``path``, then rename it into place."""
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _state_dict(state: TrainState, backend: str) -> dict:
+    return dataclasses.asdict(state) | {"backend": backend}
+
+
+def _choose_backend(backend: str) -> tuple[str, torch.device]:
+    if backend == "auto":
+        backend = "torch" if torch.cuda.is_available() else "numba"
+    if backend == "numba":
+        return backend, torch.device("cpu")
+    if backend == "torch":
+        return backend, torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    raise ValueError(f"backend: got {backend!r}, expected 'auto', 'numba' or 'torch'")
+
+
+def _chunk_end(step: int, steps: int, every: list[int]) -> int:
+    """The next step after ``step`` that is a multiple of any of ``every``, capped at ``steps``."""
+    return min([steps] + [(step // e + 1) * e for e in every])
+
+
+def run_sweep(
+    config: SweepConfig,
+    *,
+    backend: str = "auto",
+    cache_dir: str | Path | None = ".sweep_cache",
+    progress: bool = True,
+    record_every: int | None = 100,
+    checkpoint_every: int = 5000,
+) -> SweepResult:
+    """Train (or load from ``cache_dir``) every (size, instance) model of ``config``.
+
+    ``backend``: "numba" (fused CPU kernel), "torch" (plain PyTorch, CUDA when available) or
+    "auto" (torch on CUDA, else numba). Records the train loss every ``record_every`` steps
+    (loss of the weights before that step's update), checkpoints to
+    ``cache_dir/<key>.partial.pt`` every ``checkpoint_every`` steps and resumes from it.
+    """
+    name, device = _choose_backend(backend)
+    if record_every is not None and record_every < 1:
+        raise ValueError(f"record_every: got {record_every!r}, expected None or an int >= 1")
+    if checkpoint_every < 1:
+        raise ValueError(f"checkpoint_every: got {checkpoint_every!r}, expected an int >= 1")
+    final_path = partial_path = None
+    if cache_dir is not None:
+        Path(cache_dir).mkdir(parents=True, exist_ok=True)
+        final_path = Path(cache_dir) / f"{config.key()}.pt"
+        partial_path = Path(cache_dir) / f"{config.key()}.partial.pt"
+        if final_path.exists():
+            return _load_result(config, final_path)
+    sparse, W0, b0 = build_problem(config)
+    state = TrainState.fresh(W0, b0)
+    if partial_path is not None and partial_path.exists():
+        saved = torch.load(partial_path, weights_only=True)
+        if saved.pop("backend") == name:
+            state = TrainState(**saved)
+            print(f"Resuming sweep from step {state.step}: {partial_path}")
+    engine: _Backend = (
+        _NumbaBackend(config, sparse, state)
+        if name == "numba"
+        else _TorchBackend(config, sparse, state, device)
+    )
+    on_chunk = _checkpointer(config, engine, state, partial_path, checkpoint_every, name)
+    history, history_steps = _train(
+        config, engine, state, progress, record_every, checkpoint_every, on_chunk
+    )
+    final = engine.state(config.steps)
+    result = SweepResult(
+        config=config,
+        W=final.W,
+        b=final.b,
+        train_loss=engine.final_loss(),
+        loss_history=history,
+        history_steps=history_steps,
+        sparse_data=sparse,
+    )
+    if final_path is not None:
+        _save_atomic(_result_dict(result, record_every), final_path)
+        partial_path.unlink(missing_ok=True)
+    return result
+
+
+def _checkpointer(
+    config: SweepConfig,
+    engine: _Backend,
+    state: TrainState,
+    path: Path | None,
+    every: int,
+    backend: str,
+) -> Callable[[int], None]:
+    """on_chunk(step): writes a checkpoint when ``step`` is a multiple of ``every``."""
+
+    def on_chunk(step: int) -> None:
+        if path is None or step % every or step >= config.steps:
+            return
+        snapshot = engine.state(step)
+        snapshot.history, snapshot.history_steps = state.history, state.history_steps
+        _save_atomic(_state_dict(snapshot, backend), path)
+        _after_checkpoint(step)
+
+    return on_chunk
+
+
+def _train(
+    config: SweepConfig,
+    engine: _Backend,
+    state: TrainState,
+    progress: bool,
+    record_every: int | None,
+    checkpoint_every: int,
+    on_chunk: Callable[[int], None],
+) -> tuple[Tensor | None, Tensor | None]:
+    """Chunked training loop with progress bar, loss records and checkpoints."""
+    lrs = np.array(
+        [
+            config.lr * lr_multiplier(s, config.steps, config.warmup_steps)
+            for s in range(config.steps)
+        ]
+    )
+    every = [LOSS_EVERY, checkpoint_every] + ([record_every] if record_every else [])
+    step = state.step
+    with tqdm(
+        total=config.steps, initial=step, disable=not progress, unit="step", desc="sweep"
+    ) as bar:
+        while step < config.steps:
+            end = _chunk_end(step, config.steps, every)
+            loss = engine.advance(step, end - step, lrs[step:end])
+            if record_every and step % record_every == 0:
+                state.history.append(loss)
+                state.history_steps.append(step)
+            bar.set_postfix(loss=f"{loss.mean().item():.4f}", refresh=False)
+            bar.update(end - step)
+            step = end
+            on_chunk(step)
+    if not record_every:
+        return None, None
+    return torch.stack(state.history), torch.tensor(state.history_steps)
+
+
+def _result_dict(result: SweepResult, record_every: int | None) -> dict:
+    return {
+        "config": dataclasses.asdict(result.config),
+        "W": result.W,
+        "b": result.b,
+        "train_loss": result.train_loss,
+        "loss_history": result.loss_history,
+        "history_steps": result.history_steps,
+        "record_every": record_every,
+        "sparse_data": result.sparse_data.to_dict(),
+    }
+
+
+def _load_result(config: SweepConfig, path: Path) -> SweepResult:
+    """A finished sweep from the cache (the history as recorded when it was trained)."""
+    start = time.perf_counter()
+    saved = torch.load(path, weights_only=True)
+    print(f"Loaded sweep from cache in {time.perf_counter() - start:.2f} s: {path}")
+    return SweepResult(
+        config=config,
+        W=saved["W"],
+        b=saved["b"],
+        train_loss=saved["train_loss"],
+        loss_history=saved["loss_history"],
+        history_steps=saved["history_steps"],
+        sparse_data=SparseData(**saved["sparse_data"]),
+    )

@@ -1,0 +1,326 @@
+"""Tests of sweep_engine: the fused numba kernel against autograd, backends, cache and resume."""
+
+import dataclasses
+import math
+import time
+
+import numba
+import pytest
+import torch
+from jaxtyping import Float
+from torch import Tensor
+
+import sweep_engine as se
+
+SMALL = se.SweepConfig(
+    sizes=(3, 50, 1000), n_instances=3, n_features=200, steps=300, warmup_steps=50
+)
+
+
+def reference_loss(
+    W: Float[Tensor, "inst hidden feats"],
+    b: Float[Tensor, "inst feats"],
+    data: Float[Tensor, "batch inst feats"],
+) -> Float[Tensor, " inst"]:
+    """The plain model written out independently: tied weights, ReLU, paper-scale loss."""
+    hidden = torch.einsum("ihf,bif->bih", W, data)
+    out = torch.relu(torch.einsum("bih,ihf->bif", hidden, W) + b)
+    return ((data - out) ** 2).sum(-1).mean(0)
+
+
+def reference_grads(
+    W: Tensor, b: Tensor, data: Tensor
+) -> tuple[Float[Tensor, " inst"], Float[Tensor, "inst hidden feats"], Float[Tensor, "inst feats"]]:
+    """float64 autograd loss and gradients, per instance."""
+    W = W.double().requires_grad_()
+    b = b.double().requires_grad_()
+    loss = reference_loss(W, b, data.double())
+    loss.sum().backward()
+    return loss.detach(), W.grad, b.grad
+
+
+def assert_grads_match(W: Tensor, b: Tensor, data: Tensor) -> None:
+    loss, gW, gb = se.fused_loss_and_grads(W, b, data)
+    ref_loss, ref_gW, ref_gb = reference_grads(W, b, data)
+    torch.testing.assert_close(loss, ref_loss, rtol=1e-5, atol=1e-7)
+    scale = max(ref_gW.abs().max().item(), ref_gb.abs().max().item())
+    torch.testing.assert_close(gW.double(), ref_gW, rtol=1e-4, atol=1e-5 * scale)
+    torch.testing.assert_close(gb.double(), ref_gb, rtol=1e-4, atol=1e-5 * scale)
+
+
+@pytest.fixture(scope="module")
+def trained_by_hidden() -> dict[int, se.SweepResult]:
+    """Small sweeps (numba) for d_hidden = 1, 2, 3, trained 200 steps."""
+    return {
+        m: se.run_sweep(
+            dataclasses.replace(SMALL, d_hidden=m, steps=200),
+            backend="numba",
+            cache_dir=None,
+            progress=False,
+        )
+        for m in (1, 2, 3)
+    }
+
+
+@pytest.mark.parametrize("m", [1, 2, 3])
+def test_loss_and_grads_match_autograd_at_init(m: int) -> None:
+    config = dataclasses.replace(SMALL, d_hidden=m)
+    sparse, W, b = se.build_problem(config)
+    for i in range(len(config.sizes)):
+        assert_grads_match(W[i], b[i], sparse.dense(i))
+
+
+@pytest.mark.parametrize("m", [1, 2, 3])
+def test_loss_and_grads_match_autograd_after_training(
+    trained_by_hidden: dict[int, se.SweepResult], m: int
+) -> None:
+    result = trained_by_hidden[m]
+    for i in range(len(SMALL.sizes)):
+        assert_grads_match(result.W[i], result.b[i], result.data(i))
+        ref = reference_loss(result.W[i].double(), result.b[i].double(), result.data(i).double())
+        torch.testing.assert_close(result.train_loss[i].double(), ref, rtol=1e-5, atol=1e-7)
+
+
+def test_training_reduces_loss(trained_by_hidden: dict[int, se.SweepResult]) -> None:
+    result = trained_by_hidden[2]
+    assert result.loss_history is not None and result.history_steps is not None
+    assert result.history_steps.tolist() == [0, 100]
+    assert (result.train_loss < result.loss_history[0]).all()
+
+
+@pytest.fixture(scope="module")
+def numba_and_torch() -> tuple[se.SweepResult, se.SweepResult]:
+    run = lambda backend: se.run_sweep(SMALL, backend=backend, cache_dir=None, progress=False)  # noqa: E731
+    return run("numba"), run("torch")
+
+
+def test_numba_matches_torch_backend(
+    numba_and_torch: tuple[se.SweepResult, se.SweepResult],
+) -> None:
+    fused, plain = numba_and_torch
+    torch.testing.assert_close(fused.train_loss, plain.train_loss, rtol=2e-5, atol=1e-6)
+    torch.testing.assert_close(fused.loss_history, plain.loss_history, rtol=2e-5, atol=1e-6)
+    for i, size in enumerate(SMALL.sizes):
+        # At T = 3 a few features sit on the ReLU boundary, where Adam turns float32 rounding
+        # differences (of any two float32 implementations) into O(lr) steps: looser there.
+        atol = 5e-3 if size < 10 else 2e-5
+        torch.testing.assert_close(fused.W[i], plain.W[i], rtol=0, atol=atol)
+        torch.testing.assert_close(fused.b[i], plain.b[i], rtol=0, atol=atol)
+
+
+def test_same_data_and_init_in_both_backends(
+    numba_and_torch: tuple[se.SweepResult, se.SweepResult],
+) -> None:
+    fused, plain = numba_and_torch
+    for i in range(len(SMALL.sizes)):
+        assert torch.equal(fused.data(i), plain.data(i))
+
+
+def test_all_zero_datapoints_are_finite() -> None:
+    config = dataclasses.replace(
+        SMALL, sizes=(5, 40), n_features=30, feature_probability=0.01, steps=120
+    )
+    result = se.run_sweep(config, backend="numba", cache_dir=None, progress=False)
+    zero_rows = sum(int((result.data(i).abs().sum(-1) == 0).sum()) for i in range(2))
+    assert zero_rows > 0
+    assert torch.isfinite(result.train_loss).all()
+    assert all(torch.isfinite(w).all() for w in result.W)
+    data = result.data(1)
+    data[:, 0] = 0.0
+    assert_grads_match(result.W[1], result.b[1], data)
+
+
+def test_perfect_fit_has_zero_loss() -> None:
+    sparse, W, b = se.build_problem(dataclasses.replace(SMALL, sizes=(3,), d_hidden=3))
+    data = sparse.dense(0)
+    W = data.permute(1, 0, 2).clone()  # inst, hidden = T, feats: each datapoint its own direction
+    loss, _, _ = se.fused_loss_and_grads(W, torch.zeros_like(b[0]), data)
+    ref = reference_loss(W.double(), torch.zeros_like(b[0]).double(), data.double())
+    assert (loss >= 0).all()
+    torch.testing.assert_close(loss, ref, rtol=1e-5, atol=1e-9)
+
+
+def test_zero_model_has_unit_loss() -> None:
+    sparse, W, b = se.build_problem(SMALL)
+    data = sparse.dense(2)
+    loss, _, _ = se.fused_loss_and_grads(torch.zeros_like(W[2]), b[2], data)
+    nonzero_rows = (data.abs().sum(-1) > 0).double().mean(0)
+    torch.testing.assert_close(loss, nonzero_rows, rtol=1e-6, atol=0)
+
+
+def test_cache_loads_same_tensors(tmp_path, capsys) -> None:
+    config = dataclasses.replace(SMALL, steps=60, warmup_steps=10)
+    first = se.run_sweep(config, backend="numba", cache_dir=tmp_path, progress=False)
+    start = time.perf_counter()
+    second = se.run_sweep(config, backend="numba", cache_dir=tmp_path, progress=False)
+    assert time.perf_counter() - start < 1.0
+    assert "Loaded sweep from cache" in capsys.readouterr().out
+    assert_results_equal(first, second)
+    assert not list(tmp_path.glob("*.partial.pt"))
+    assert [p.name for p in tmp_path.iterdir()] == [f"{config.key()}.pt"]
+
+
+def assert_results_equal(a: se.SweepResult, b: se.SweepResult) -> None:
+    """Bitwise equality of weights, losses, history and data."""
+    assert a.config == b.config
+    assert torch.equal(a.train_loss, b.train_loss)
+    assert torch.equal(a.loss_history, b.loss_history)
+    assert torch.equal(a.history_steps, b.history_steps)
+    for i in range(len(a.config.sizes)):
+        assert torch.equal(a.W[i], b.W[i])
+        assert torch.equal(a.b[i], b.b[i])
+        assert torch.equal(a.data(i), b.data(i))
+
+
+class Interrupted(Exception):
+    """Raised by the test hook right after a checkpoint, as a KeyboardInterrupt would be."""
+
+
+@pytest.mark.parametrize("backend", ["numba", "torch"])
+def test_resume_is_bitwise_equal(tmp_path, monkeypatch, backend: str) -> None:
+    config = dataclasses.replace(SMALL, sizes=(3, 50, 300), steps=250)
+    whole = se.run_sweep(config, backend=backend, cache_dir=None, progress=False, record_every=30)
+
+    def interrupt(step: int) -> None:
+        if step == 100:
+            raise Interrupted
+
+    monkeypatch.setattr(se, "_after_checkpoint", interrupt)
+    kwargs = dict(backend=backend, cache_dir=tmp_path, progress=False, record_every=30)
+    with pytest.raises(Interrupted):
+        se.run_sweep(config, checkpoint_every=50, **kwargs)
+    partial = tmp_path / f"{config.key()}.partial.pt"
+    assert torch.load(partial, weights_only=True)["step"] == 100
+    monkeypatch.undo()
+    resumed = se.run_sweep(config, checkpoint_every=50, **kwargs)
+    assert_results_equal(whole, resumed)
+    assert not partial.exists()
+
+
+def test_deterministic_and_seeded() -> None:
+    config = dataclasses.replace(SMALL, steps=80, warmup_steps=10)
+    run = lambda c: se.run_sweep(c, backend="numba", cache_dir=None, progress=False)  # noqa: E731
+    assert_results_equal(run(config), run(config))
+    other = run(dataclasses.replace(config, seed=1))
+    assert not torch.equal(other.W[0], run(config).W[0])
+
+
+def test_independent_of_thread_count() -> None:
+    config = dataclasses.replace(SMALL, steps=80, warmup_steps=10)
+    run = lambda: se.run_sweep(config, backend="numba", cache_dir=None, progress=False)  # noqa: E731
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = run()
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        two = run()
+    finally:
+        numba.set_num_threads(threads)
+    assert_results_equal(one, two)
+
+
+def test_data_and_init_depend_only_on_seed_and_size() -> None:
+    a_sparse, a_W, _ = se.build_problem(SMALL)
+    other = dataclasses.replace(SMALL, sizes=(1000, 7, 3), lr=3e-3, weight_decay=0.1, steps=100)
+    b_sparse, b_W, _ = se.build_problem(other)
+    assert torch.equal(a_sparse.dense(0), b_sparse.dense(2))
+    assert torch.equal(a_W[0], b_W[2])
+    assert torch.equal(a_sparse.dense(2), b_sparse.dense(0))
+    assert not torch.equal(a_W[0][0, :, :5], a_W[0][1, :, :5])
+
+
+def test_init_std_is_xavier_per_instance() -> None:
+    config = dataclasses.replace(SMALL, sizes=(3,), n_instances=50)
+    _, W, b = se.build_problem(config)
+    std = math.sqrt(2 / (config.d_hidden + config.n_features))
+    assert abs(W[0].std().item() / std - 1) < 0.05
+    assert torch.equal(b[0], torch.zeros_like(b[0]))
+
+
+def test_generate_data() -> None:
+    gen = torch.Generator().manual_seed(0)
+    data = se.generate_data(4000, 3, 100, 0.02, gen)
+    assert data.shape == (4000, 3, 100) and data.dtype == torch.float32
+    norms = data.norm(dim=-1)
+    zero = norms == 0
+    assert zero.any() and (~zero).any()
+    torch.testing.assert_close(norms[~zero], torch.ones_like(norms[~zero]))
+    assert (data[zero] == 0).all()
+    assert abs((data > 0).float().mean().item() - 0.02) < 0.002
+    assert (data >= 0).all()
+
+
+def test_lr_multiplier_matches_lambda_lr() -> None:
+    steps, warmup = 40, 8
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.AdamW([param], lr=1e-3)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: se.lr_multiplier(s, steps, warmup))
+    used = []
+    for _ in range(steps):
+        used.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert used == [1e-3 * se.lr_multiplier(s, steps, warmup) for s in range(steps)]
+    assert used[0] == 0.0 and used[warmup] == 1e-3
+    assert se.lr_multiplier(4, steps, warmup) == 0.5
+    assert se.lr_multiplier(steps, steps, warmup) == pytest.approx(0.0, abs=1e-15)
+
+
+def test_evaluate_loss_matches_train_loss(
+    numba_and_torch: tuple[se.SweepResult, se.SweepResult],
+) -> None:
+    result = numba_and_torch[0]
+    for i in range(len(SMALL.sizes)):
+        loss = se.evaluate_loss(result.W[i], result.b[i], result.data(i), chunk_size=7)
+        torch.testing.assert_close(loss, result.train_loss[i], rtol=1e-5, atol=1e-7)
+    shared = result.data(1)[:, 0]
+    per_instance = shared[:, None].expand(-1, SMALL.n_instances, -1)
+    torch.testing.assert_close(
+        se.evaluate_loss(result.W[1], result.b[1], shared),
+        se.evaluate_loss(result.W[1], result.b[1], per_instance),
+    )
+
+
+def test_best_instance(numba_and_torch: tuple[se.SweepResult, se.SweepResult]) -> None:
+    result = numba_and_torch[0]
+    best = result.best_instance()
+    assert best.shape == (len(SMALL.sizes),)
+    for i in range(len(SMALL.sizes)):
+        assert result.train_loss[i, best[i]] == result.train_loss[i].min()
+
+
+def test_key_is_stable_and_distinguishes_fields() -> None:
+    assert SMALL.key() == dataclasses.replace(SMALL).key()
+    assert SMALL.key() != dataclasses.replace(SMALL, weight_decay=0.1).key()
+    assert len(SMALL.key()) == 16
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("sizes", ()),
+        ("sizes", (3, 0)),
+        ("sizes", (3, 3)),
+        ("sizes", (3, 4.5)),
+        ("n_instances", 0),
+        ("n_features", 0),
+        ("d_hidden", 0),
+        ("feature_probability", 0.0),
+        ("feature_probability", 1.5),
+        ("steps", 0),
+        ("warmup_steps", -1),
+        ("warmup_steps", 300),
+        ("lr", 0.0),
+        ("lr", -1e-3),
+        ("weight_decay", -0.1),
+        ("seed", 1.5),
+    ],
+)
+def test_config_validation(name: str, value: object) -> None:
+    with pytest.raises(ValueError, match=name):
+        dataclasses.replace(SMALL, **{name: value})
+
+
+def test_bad_backend_raises() -> None:
+    with pytest.raises(ValueError, match="backend"):
+        se.run_sweep(SMALL, backend="jax", cache_dir=None)
