@@ -8,6 +8,7 @@ them in here; `scripts/make_figures.py` uses `dimensionality` below. Every figur
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ import numpy as np
 import plotly.graph_objects as go
 import torch
 from jaxtyping import Float
+from plotly.subplots import make_subplots
 from torch import Tensor
 
 REGIME_COLOURS = {
@@ -48,16 +50,17 @@ def hidden_vectors(
 class RegimeRule:
     """Thresholds that name a trained model's regime from its geometry.
 
-    - memorising: at least `min_fraction` of the datapoints get a data dimensionality of at least
-      `data_fraction_of_gon` × m/T (a regular T-gon gives every point exactly m/T);
     - generalising: at least `min_features` features have dimensionality ≥ `feature_threshold`
-      (the pentagon's features sit at about 0.2–0.33);
+      (the pentagon's features sit at about 0.2–0.33; memorising models keep every feature
+      below about 0.1 once T ≳ 10);
+    - memorising: otherwise, if at least `min_fraction` of the datapoints get a dimensionality of
+      at least `data_fraction_of_gon` × m/T (a regular T-gon gives every point exactly m/T);
     - transition: neither (both geometries have collapsed).
     """
 
     data_fraction_of_gon: float = 0.5
-    min_fraction: float = 0.9
-    feature_threshold: float = 0.1
+    min_fraction: float = 0.7
+    feature_threshold: float = 0.15
     min_features: int = 3
 
     def classify(
@@ -102,17 +105,20 @@ def regime_bands(sizes: Sequence[int], regimes: Sequence[str]) -> list[tuple[str
 
 
 def _shade_regimes(fig: go.Figure, sizes: Sequence[int], regimes: Sequence[str]) -> None:
-    """Shade each regime band and label it at the top of the plot."""
+    """Shade each regime band (in every row of the figure) and label it at the top."""
     for regime, x0, x1 in regime_bands(sizes, regimes):
         fig.add_vrect(
-            x0=x0,
-            x1=x1,
-            fillcolor=REGIME_COLOURS[regime],
-            line_width=0,
-            layer="below",
-            annotation_text=regime,
-            annotation_position="top left",
-            annotation_font_size=11,
+            x0=x0, x1=x1, fillcolor=REGIME_COLOURS[regime], line_width=0, layer="below", row="all"
+        )
+        fig.add_annotation(
+            x=math.log10(math.sqrt(x0 * x1)),
+            y=1.0,
+            xref="x",
+            yref="paper",
+            text=regime,
+            showarrow=False,
+            yanchor="bottom",
+            font_size=11,
         )
 
 
@@ -180,7 +186,7 @@ def dimensionality_figure(
 
 
 def _mean_and_band(
-    fig: go.Figure, sizes: Sequence[int], losses: Tensor, name: str, colour: str, rgba: str
+    fig: go.Figure, sizes: Sequence[int], losses: Tensor, name: str, colour: str, row: int
 ) -> None:
     """Add a mean line with a min–max band over instances; `losses` is (size, inst)."""
     lo, hi = losses.min(1).values.numpy(), losses.max(1).values.numpy()
@@ -190,11 +196,13 @@ def _mean_and_band(
             x=xs + xs[::-1],
             y=np.concatenate([hi, lo[::-1]]),
             fill="toself",
-            fillcolor=rgba,
+            fillcolor=colour.replace("rgb", "rgba").replace(")", ", 0.2)"),
             line=dict(width=0),
             hoverinfo="skip",
             name=f"{name} (min–max over instances)",
-        )
+        ),
+        row=row,
+        col=1,
     )
     fig.add_trace(
         go.Scatter(
@@ -203,7 +211,9 @@ def _mean_and_band(
             mode="lines+markers",
             name=f"{name} (mean)",
             line=dict(color=colour),
-        )
+        ),
+        row=row,
+        col=1,
     )
 
 
@@ -213,31 +223,34 @@ def loss_curve_figure(
     test_loss: Float[Tensor, "size inst"],
     regimes: Sequence[str] | None = None,
 ) -> go.Figure:
-    """Train and test loss against T (log x), with the 'predict nothing' line at 1."""
+    """Test loss (top, log y) and train loss (bottom) against T (log x), zeros-predictor at 1."""
     for name, losses in (("train_loss", train_loss), ("test_loss", test_loss)):
         if losses.ndim != 2 or losses.shape[0] != len(sizes):
             raise ValueError(
                 f"{name}: expected shape (size, inst) with size = {len(sizes)}, "
                 f"got {tuple(losses.shape)}"
             )
-    fig = go.Figure()
-    _mean_and_band(fig, sizes, test_loss.float(), "test loss", "#ef553b", "rgba(239,85,59,0.2)")
-    _mean_and_band(fig, sizes, train_loss.float(), "train loss", "#636efa", "rgba(99,110,250,0.2)")
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08)
+    _mean_and_band(fig, sizes, test_loss.float(), "test loss", "rgb(239, 85, 59)", row=1)
+    _mean_and_band(fig, sizes, train_loss.float(), "train loss", "rgb(99, 110, 250)", row=2)
     fig.add_hline(
         y=1.0,
         line=dict(color="black", dash="dash", width=1),
         annotation_text="predict all zeros",
         annotation_position="bottom right",
+        row="all",
     )
     if regimes is not None:
         _shade_regimes(fig, sizes, regimes)
     fig.update_layout(
-        title="Double descent: train and test loss against dataset size",
-        xaxis=dict(type="log", title="dataset size T"),
-        yaxis=dict(title="loss (predicting zeros = 1)"),
-        height=450,
+        title="Double descent: test loss (top, log scale) and train loss (bottom) against T",
+        height=600,
         width=900,
     )
+    fig.update_xaxes(type="log")
+    fig.update_xaxes(title="dataset size T", row=2, col=1)
+    fig.update_yaxes(type="log", title="test loss", row=1, col=1)
+    fig.update_yaxes(title="train loss", range=[-0.03, 1.05], row=2, col=1)
     return fig
 
 
@@ -246,32 +259,78 @@ def ablation_figure(
     title: str,
     x_title: str = "dataset size T",
 ) -> go.Figure:
-    """Mean test loss against x (log) for several settings, one line each, instances as a band."""
+    """Mean test loss against x (log-log) for several settings; bars span min–max of instances."""
     if not curves:
         raise ValueError("curves: expected at least one labelled curve, got none")
     fig = go.Figure()
     palette = ["#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3"]
     for i, (label, (xs, losses)) in enumerate(curves.items()):
-        colour = palette[i % len(palette)]
+        losses = losses.float()
+        mean = losses.mean(1)
         fig.add_trace(
             go.Scatter(
                 x=list(xs),
-                y=losses.float().mean(1).numpy(),
-                error_y=dict(type="data", array=losses.float().std(1).numpy(), visible=True),
+                y=mean.numpy(),
+                error_y=dict(
+                    type="data",
+                    array=(losses.max(1).values - mean).numpy(),
+                    arrayminus=(mean - losses.min(1).values).numpy(),
+                    visible=True,
+                ),
                 mode="lines+markers",
                 name=label,
-                line=dict(color=colour),
+                line=dict(color=palette[i % len(palette)]),
             )
         )
     fig.add_hline(y=1.0, line=dict(color="black", dash="dash", width=1))
     fig.update_layout(
         title=title,
         xaxis=dict(type="log", title=x_title),
-        yaxis=dict(title="test loss (mean ± std over instances)"),
+        yaxis=dict(type="log", title="test loss (mean; bars: min–max over instances)"),
         height=420,
         width=900,
     )
     return fig
+
+
+def weight_decay_figure(results: dict) -> go.Figure:
+    """Test loss against T, one curve per weight decay (`results` from `load_results`)."""
+    return ablation_figure(
+        {
+            f"weight decay {r['weight_decay']:g}": (r["sizes"], r["test_loss"])
+            for r in results["runs"]
+        },
+        title="Test loss against T for several weight decays",
+    )
+
+
+def feature_probability_figure(results: dict) -> go.Figure:
+    """Test loss against T·p, one curve per feature probability p."""
+    return ablation_figure(
+        {
+            f"p = {r['feature_probability']:g}": (
+                [t * r["feature_probability"] for t in r["sizes"]],
+                r["test_loss"],
+            )
+            for r in results["runs"]
+        },
+        title="Test loss against T·p, the expected number of times each feature appears",
+        x_title="T · p",
+    )
+
+
+def ablation_peaks(results: dict, setting: str) -> list[str]:
+    """One line per run: its `setting` value and where its mean test loss peaks."""
+    lines = []
+    for run in results["runs"]:
+        means = run["test_loss"].mean(1)
+        i = means.argmax().item()
+        size, p = run["sizes"][i], run["feature_probability"]
+        lines.append(
+            f"{setting.replace('_', ' ')} {run[setting]:g}: peak test loss {means[i].item():.1f} "
+            f"at T = {size} (T·p = {size * p:g})"
+        )
+    return lines
 
 
 def summarise_dims(dims: Float[Tensor, " k"], top: int = 5) -> str:

@@ -82,9 +82,9 @@ def shrink(config: SweepConfig) -> SweepConfig:
     return dataclasses.replace(config, sizes=sizes, n_instances=min(config.n_instances, 2))
 
 
-def measure(config: SweepConfig, cache_dir: Path | None) -> dict:
+def measure(config: SweepConfig, cache_dir: Path | None, backend: str) -> dict:
     """Train one sweep and measure train and test loss per (size, instance)."""
-    result = run_sweep(config, cache_dir=cache_dir)
+    result = run_sweep(config, cache_dir=cache_dir, backend=backend)
     generator = torch.Generator().manual_seed(TEST_SEED)
     test_set = generate_data(
         TEST_POINTS, 1, config.n_features, config.feature_probability, generator
@@ -92,6 +92,7 @@ def measure(config: SweepConfig, cache_dir: Path | None) -> dict:
     test_loss = torch.stack([evaluate_loss(W, b, test_set) for W, b in zip(result.W, result.b)])
     return {
         "config": dataclasses.asdict(config),
+        "backend": backend,
         "sizes": list(config.sizes),
         "weight_decay": config.weight_decay,
         "feature_probability": config.feature_probability,
@@ -100,12 +101,14 @@ def measure(config: SweepConfig, cache_dir: Path | None) -> dict:
     }
 
 
-def run_experiment(name: str, out_dir: Path, quick: bool, cache_dir: Path | None) -> Path:
+def run_experiment(
+    name: str, out_dir: Path, quick: bool, cache_dir: Path | None, backend: str = "auto"
+) -> Path:
     """Run every sweep of one experiment and write `out_dir/<name>.json`."""
     configs = EXPERIMENTS[name](base_config(quick))
     if quick:
         configs = [shrink(c) for c in configs]
-    runs = [measure(config, cache_dir) for config in configs]
+    runs = [measure(config, cache_dir, backend) for config in configs]
     path = out_dir / f"{name}.json"
     out_dir.mkdir(parents=True, exist_ok=True)
     payload = {
@@ -124,9 +127,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny configs, for smoke tests")
     parser.add_argument("--out", type=Path, default=ROOT / "results")
     parser.add_argument("--cache-dir", type=Path, default=ROOT / ".sweep_cache")
+    parser.add_argument("--backend", choices=("auto", "numba", "torch"), default="auto")
     args = parser.parse_args()
     for name in args.only or list(EXPERIMENTS):
-        print(f"wrote {run_experiment(name, args.out, args.quick, args.cache_dir)}")
+        path = run_experiment(name, args.out, args.quick, args.cache_dir, args.backend)
+        print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -176,3 +176,31 @@ def test_explorer_rejects_mismatched_lengths(sweep):
     sweep["regimes"] = sweep["regimes"][:2]
     with pytest.raises(ValueError, match="one entry per dataset size"):
         make_explorer(sweep)
+
+
+@pytest.fixture
+def ablation_results():
+    runs = [
+        {
+            "sizes": [10, 100, 1000],
+            "weight_decay": wd,
+            "feature_probability": 0.01,
+            "test_loss": torch.tensor([[1.0, 1.2], [scale, scale], [0.99, 0.99]]),
+        }
+        for wd, scale in ((0.0, 50.0), (1.0, 1.15))
+    ]
+    return {"runs": runs}
+
+
+def test_ablation_peaks_name_the_setting_and_the_peak(ablation_results):
+    assert analysis.ablation_peaks(ablation_results, "weight_decay") == [
+        "weight decay 0: peak test loss 50.0 at T = 100 (T·p = 1)",
+        "weight decay 1: peak test loss 1.1 at T = 100 (T·p = 1)",
+    ]
+
+
+def test_ablation_figures_plot_one_curve_per_run(ablation_results):
+    wd = analysis.weight_decay_figure(ablation_results)
+    assert [t.name for t in wd.data] == ["weight decay 0", "weight decay 1"]
+    fp = analysis.feature_probability_figure(ablation_results)
+    assert list(fp.data[0].x) == pytest.approx([0.1, 1.0, 10.0])
