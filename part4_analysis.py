@@ -369,7 +369,7 @@ def describe_run(
     regimes: Sequence[str],
     train_loss: Float[Tensor, "size inst"],
     test_loss: Float[Tensor, "size inst"],
-    feature_threshold: float = 0.1,
+    feature_threshold: float = RegimeRule.feature_threshold,
 ) -> str:
     """A plain-text summary of a sweep: which sizes fall in which regime, and the numbers."""
     lines = []
@@ -379,10 +379,13 @@ def describe_run(
             lines.append(f"{regime}: no dataset size")
             continue
         tested = test_loss[members].mean(1)
+        test_range = f"{tested.min().item():.3f}"
+        if len(members) > 1:
+            test_range += f"–{tested.max().item():.3f}"
         lines.append(
             f"{regime}: T = {', '.join(str(sizes[i]) for i in members)}; "
             f"mean train loss {train_loss[members].mean().item():.3f}, "
-            f"mean test loss {tested.min().item():.3f}–{tested.max().item():.3f}"
+            f"mean test loss {test_range}"
         )
         if regime == "memorising":
             ratios = torch.stack([data_dims[i].median() * sizes[i] / 2 for i in members])
