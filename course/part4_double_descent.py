@@ -69,7 +69,7 @@ import part4_utils as utils
 from sweep_engine import SweepConfig, run_sweep
 
 torch.set_printoptions(precision=4, sci_mode=False)
-print(f"torch {torch.__version__}, running from {root.name}/")
+print("Setup complete: the course helpers are imported.")
 
 # %% [markdown]
 # ## 1. The toy model, and what to expect
