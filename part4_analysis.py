@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +44,25 @@ def hidden_vectors(
 ) -> Float[Tensor, "d_hidden batch"]:
     """Hidden representations h = W x of every datapoint, one column per datapoint."""
     return einops.einsum(W, data, "d_hidden feats, batch feats -> d_hidden batch")
+
+
+def best_instance_geometry(
+    result, dimensionality_fn: Callable[[Tensor], Tensor] = dimensionality
+) -> tuple[list[Tensor], list[Tensor], list[Tensor], list[Tensor]]:
+    """Feature vectors (d_hidden, feats), hidden datapoints (d_hidden, T) and the
+    dimensionalities of both, for the best instance of every size of an engine `SweepResult`.
+
+    `dimensionality_fn` maps (k, d) vectors to (k,) dimensionalities: the notebook passes the
+    student's own function.
+    """
+    best = result.best_instance()
+    features, hidden = [], []
+    for i in range(len(result.W)):
+        features.append(result.W[i][best[i]])
+        hidden.append(hidden_vectors(features[-1], result.data(i)[:, best[i]]))
+    feature_dims = [dimensionality_fn(w.T) for w in features]
+    data_dims = [dimensionality_fn(h.T) for h in hidden]
+    return features, hidden, feature_dims, data_dims
 
 
 @dataclass(frozen=True)

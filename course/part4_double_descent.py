@@ -447,9 +447,7 @@ for T in tqdm(SMALL_SIZES, desc="dataset sizes"):
 small_hidden = []
 for T, (model, data, losses) in small_runs.items():
     best = losses.argmin().item()
-    hidden = einops.einsum(
-        model.W[best].detach(), data[:, best], "hidden feats, batch feats -> hidden batch"
-    )
+    hidden = analysis.hidden_vectors(model.W[best].detach(), data[:, best])
     small_hidden.append(hidden)
     dims = dimensionality(hidden.T)
     print(
@@ -491,15 +489,9 @@ result = run_sweep(config)
 
 # %%
 sizes = list(config.sizes)
-best = result.best_instance()
-feature_vectors, hidden_data, feature_dims, data_dims = [], [], [], []
-for i in range(len(sizes)):
-    W = result.W[i][best[i]]
-    data = result.data(i)[:, best[i]]
-    feature_vectors.append(W)
-    hidden_data.append(einops.einsum(W, data, "hidden feats, batch feats -> hidden batch"))
-    feature_dims.append(dimensionality(W.T))
-    data_dims.append(dimensionality(hidden_data[-1].T))
+feature_vectors, hidden_data, feature_dims, data_dims = analysis.best_instance_geometry(
+    result, dimensionality
+)
 
 rule = analysis.RegimeRule()
 regimes = [rule.classify(f, d) for f, d in zip(feature_dims, data_dims)]

@@ -16,16 +16,14 @@ import re
 import sys
 from pathlib import Path
 
-import torch
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from run_experiments import TEST_POINTS, TEST_SEED  # noqa: E402
+from run_experiments import TEST_POINTS, TEST_SEED, sweep_test_loss  # noqa: E402
 
 import part4_analysis as analysis  # noqa: E402
 from part4_utils import plot_features_in_2d  # noqa: E402
-from sweep_engine import SweepConfig, evaluate_loss, generate_data, run_sweep  # noqa: E402
+from sweep_engine import SweepConfig, run_sweep  # noqa: E402
 
 IMAGES = ROOT / "images"
 RESULTS = ROOT / "results"
@@ -37,17 +35,7 @@ def main_sweep() -> dict:
     """Geometry, dimensionalities, regimes and losses of the main sweep's best instances."""
     config = SweepConfig()
     result = run_sweep(config, cache_dir=ROOT / ".sweep_cache")
-    generator = torch.Generator().manual_seed(TEST_SEED)
-    test_set = generate_data(
-        TEST_POINTS, 1, config.n_features, config.feature_probability, generator
-    )[:, 0]
-    best = result.best_instance()
-    features, hidden = [], []
-    for i in range(len(config.sizes)):
-        features.append(result.W[i][best[i]])
-        hidden.append(analysis.hidden_vectors(features[-1], result.data(i)[:, best[i]]))
-    feature_dims = [analysis.dimensionality(w.T) for w in features]
-    data_dims = [analysis.dimensionality(h.T) for h in hidden]
+    features, hidden, feature_dims, data_dims = analysis.best_instance_geometry(result)
     rule = analysis.RegimeRule()
     return {
         "config": config,
@@ -57,9 +45,7 @@ def main_sweep() -> dict:
         "data_dims": data_dims,
         "regimes": [rule.classify(f, d) for f, d in zip(feature_dims, data_dims, strict=True)],
         "train_loss": result.train_loss,
-        "test_loss": torch.stack(
-            [evaluate_loss(W, b, test_set) for W, b in zip(result.W, result.b)]
-        ),
+        "test_loss": sweep_test_loss(result),
     }
 
 

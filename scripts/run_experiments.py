@@ -24,11 +24,19 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from jaxtyping import Float
+from torch import Tensor
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sweep_engine import SweepConfig, evaluate_loss, generate_data, run_sweep  # noqa: E402
+from sweep_engine import (  # noqa: E402
+    SweepConfig,
+    SweepResult,
+    evaluate_loss,
+    generate_data,
+    run_sweep,
+)
 
 TEST_POINTS, TEST_SEED = 10_000, 1234
 ABLATION_INSTANCES = 5
@@ -82,14 +90,20 @@ def shrink(config: SweepConfig) -> SweepConfig:
     return dataclasses.replace(config, sizes=sizes, n_instances=min(config.n_instances, 2))
 
 
-def measure(config: SweepConfig, cache_dir: Path | None, backend: str) -> dict:
-    """Train one sweep and measure train and test loss per (size, instance)."""
-    result = run_sweep(config, cache_dir=cache_dir, backend=backend)
+def sweep_test_loss(result: SweepResult) -> Float[Tensor, "size inst"]:
+    """Loss of every (size, instance) model on one fresh, seeded test set of TEST_POINTS."""
+    config = result.config
     generator = torch.Generator().manual_seed(TEST_SEED)
     test_set = generate_data(
         TEST_POINTS, 1, config.n_features, config.feature_probability, generator
     )[:, 0]
-    test_loss = torch.stack([evaluate_loss(W, b, test_set) for W, b in zip(result.W, result.b)])
+    return torch.stack([evaluate_loss(W, b, test_set) for W, b in zip(result.W, result.b)])
+
+
+def measure(config: SweepConfig, cache_dir: Path | None, backend: str) -> dict:
+    """Train one sweep and measure train and test loss per (size, instance)."""
+    result = run_sweep(config, cache_dir=cache_dir, backend=backend)
+    test_loss = sweep_test_loss(result)
     return {
         "config": dataclasses.asdict(config),
         "backend": backend,

@@ -204,3 +204,30 @@ def test_ablation_figures_plot_one_curve_per_run(ablation_results):
     assert [t.name for t in wd.data] == ["weight decay 0", "weight decay 1"]
     fp = analysis.feature_probability_figure(ablation_results)
     assert list(fp.data[0].x) == pytest.approx([0.1, 1.0, 10.0])
+
+
+class FakeResult:
+    """The parts of an engine SweepResult that best_instance_geometry reads."""
+
+    def __init__(self):
+        generator = torch.Generator().manual_seed(1)
+        self.W = [torch.randn(3, 2, 6, generator=generator) for _ in range(2)]
+        self.datasets = [torch.rand(t, 3, 6, generator=generator) for t in (4, 5)]
+        self.train_loss = torch.tensor([[0.5, 0.1, 0.3], [0.2, 0.4, 0.0]])
+
+    def data(self, i):
+        return self.datasets[i]
+
+    def best_instance(self):
+        return self.train_loss.argmin(1)
+
+
+def test_best_instance_geometry_uses_the_best_instance_and_the_given_function():
+    result = FakeResult()
+    features, hidden, feature_dims, data_dims = analysis.best_instance_geometry(result)
+    torch.testing.assert_close(features[0], result.W[0][1])
+    torch.testing.assert_close(hidden[1], result.W[1][2] @ result.datasets[1][:, 2].T)
+    torch.testing.assert_close(data_dims[1], analysis.dimensionality(hidden[1].T))
+    assert [d.shape for d in feature_dims] == [(6,), (6,)]
+    _, _, ones, _ = analysis.best_instance_geometry(result, lambda v: torch.ones(v.shape[0]))
+    assert all(torch.equal(d, torch.ones(6)) for d in ones)
