@@ -84,6 +84,8 @@ class SweepConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-2
     seed: int = 0
+    warmup_start: float = 0.0
+    """Multiplier the warmup starts from (0 in the paper; 0.1 in the published replication)."""
 
     def __post_init__(self) -> None:
         sizes = tuple(self.sizes)
@@ -127,12 +129,25 @@ class SweepConfig:
             "a number >= 0",
         )
         _check(_is_int(self.seed), "seed", self.seed, "an int")
+        _check(
+            _is_real(self.warmup_start) and 0 <= self.warmup_start <= 1,
+            "warmup_start",
+            self.warmup_start,
+            "a number in [0, 1]",
+        )
 
     def key(self) -> str:
         """Stable short hash of every field (and the engine version), for cache file names."""
         fields = dataclasses.asdict(self) | {"engine": ENGINE_VERSION}
+        for name, default in _KEY_DEFAULTS.items():
+            if fields[name] == default:
+                del fields[name]
         text = json.dumps(fields, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+_KEY_DEFAULTS: dict[str, object] = {"warmup_start": 0.0}
+"""Fields added after caches existed: left out of ``key()`` at their default, so old keys hold."""
 
 
 def _is_int(value: object) -> bool:
@@ -230,10 +245,11 @@ class SweepResult:
 # ----------------------------------------------------------------------------- schedule and data
 
 
-def lr_multiplier(step: int, steps: int, warmup_steps: int) -> float:
-    """Learning-rate multiplier of update ``step``: linear warmup from 0, then half-cosine to 0."""
+def lr_multiplier(step: int, steps: int, warmup_steps: int, warmup_start: float = 0.0) -> float:
+    """Learning-rate multiplier of update ``step``: linear warmup from ``warmup_start`` to 1 over
+    ``warmup_steps`` (like ``LinearLR(start_factor=warmup_start)``), then half-cosine to 0."""
     if step < warmup_steps:
-        return step / warmup_steps
+        return warmup_start + (1.0 - warmup_start) * step / warmup_steps
     return 0.5 * (1.0 + math.cos(math.pi * (step - warmup_steps) / (steps - warmup_steps)))
 
 
@@ -806,7 +822,8 @@ class _TorchBackend(_Backend):
             params, lr=config.lr, betas=BETAS, eps=EPS, weight_decay=config.weight_decay
         )
         self.sched = torch.optim.lr_scheduler.LambdaLR(
-            self.opt, lambda s: lr_multiplier(s, config.steps, config.warmup_steps)
+            self.opt,
+            lambda s: lr_multiplier(s, config.steps, config.warmup_steps, config.warmup_start),
         )
         if state.step > 0:
             moments = [
@@ -825,7 +842,7 @@ class _TorchBackend(_Backend):
             self.sched.last_epoch = state.step
             for group in self.opt.param_groups:
                 group["lr"] = config.lr * lr_multiplier(
-                    state.step, config.steps, config.warmup_steps
+                    state.step, config.steps, config.warmup_steps, config.warmup_start
                 )
 
     def _losses(self) -> list[Tensor]:
@@ -996,7 +1013,7 @@ def _train(
     """Chunked training loop with progress bar, loss records and checkpoints."""
     lrs = np.array(
         [
-            config.lr * lr_multiplier(s, config.steps, config.warmup_steps)
+            config.lr * lr_multiplier(s, config.steps, config.warmup_steps, config.warmup_start)
             for s in range(config.steps)
         ]
     )

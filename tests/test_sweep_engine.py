@@ -324,3 +324,17 @@ def test_config_validation(name: str, value: object) -> None:
 def test_bad_backend_raises() -> None:
     with pytest.raises(ValueError, match="backend"):
         se.run_sweep(SMALL, backend="jax", cache_dir=None)
+
+
+def test_warmup_start_matches_linear_lr_and_keeps_old_keys() -> None:
+    steps, warmup = 40, 10
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.1, total_iters=warmup)
+    for s in range(warmup):
+        assert se.lr_multiplier(s, steps, warmup, 0.1) == pytest.approx(sched.get_last_lr()[0])
+        opt.step()
+        sched.step()
+    assert se.lr_multiplier(warmup, steps, warmup, 0.1) == 1.0
+    # The field is left out of the cache key at its default: caches made before it still load.
+    assert se.SweepConfig().key() == "827ff0ada61adf0f"
+    assert se.SweepConfig(warmup_start=0.1).key() != se.SweepConfig().key()
