@@ -7,9 +7,11 @@ Two kinds of helper live here:
 * `test_*` functions check the functions you write in the exercises. Each one runs your function
   on inputs with known answers and checks properties the result must have. On success it prints
   one line; otherwise it raises an AssertionError that says what looks wrong and what the likely
-  cause is.
+  cause is. Your function gets copies of the check's inputs, and changing an input in place is
+  reported by name.
 """
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -55,6 +57,8 @@ def _to_2d_array(x: Any, name: str) -> np.ndarray:
         raise ValueError(
             f"{name}: expected 2 hidden dimensions ({W_SHAPES}), got shape {arr.shape}"
         )
+    if arr.shape[1] == 0:
+        raise ValueError(f"{name}: has no vectors to draw (shape {arr.shape}, 0 columns)")
     if not np.isfinite(arr).all():
         raise ValueError(f"{name}: contains NaN or infinite values")
     return arr
@@ -68,6 +72,8 @@ def _split_vectors(W: Any) -> list[np.ndarray]:
                 raise ValueError(
                     f"W: expected 2 hidden dimensions ({W_SHAPES}), got shape {tuple(W.shape)}"
                 )
+            if W.shape[0] == 0:
+                raise ValueError(f"W: expected at least one instance, got shape {tuple(W.shape)}")
             return [_to_2d_array(w, f"W[{i}]") for i, w in enumerate(W)]
         if W.ndim == 2:
             return [_to_2d_array(W, "W")]
@@ -317,14 +323,21 @@ def _require_callable(fn: Any) -> None:
         raise TypeError(f"fn: expected the function to test (a callable), got {type(fn).__name__}")
 
 
-def _call(check: str, fn: Callable, *args: Any, what: str) -> Any:
-    """Calls the student's function, turning any exception into an AssertionError with context.
+def _copy(value: Any) -> Any:
+    """A copy of a tensor argument (keeping its graph), so the check's own inputs stay intact."""
+    return value.clone() if isinstance(value, Tensor) else value
 
-    `what` describes the inputs, so the message says which case failed. The original exception
-    stays attached as the cause, so its traceback is still shown.
+
+def _call(check: str, fn: Callable, *args: Any, what: str, names: Sequence[str] = ()) -> Any:
+    """Calls the student's function on copies of its inputs, turning failures into messages.
+
+    Any exception becomes an AssertionError that says which case failed (`what`), with the
+    original exception attached as the cause. A tensor input changed in place is named (from
+    `names`, or by position): the check's inputs are copies, so its later cases are unaffected.
     """
+    passed = [_copy(a) for a in args]
     try:
-        return fn(*args)
+        result = fn(*passed)
     except NotImplementedError as err:
         raise AssertionError(
             f"{check}: your function raised NotImplementedError; implement it first."
@@ -333,6 +346,24 @@ def _call(check: str, fn: Callable, *args: Any, what: str) -> Any:
         raise AssertionError(
             f"{check}: your function raised {type(err).__name__} when called with {what}: {err}"
         ) from err
+    for i, (original, copy) in enumerate(zip(args, passed, strict=True)):
+        if isinstance(original, Tensor) and not _same_values(original, copy):
+            name = f"`{names[i]}`" if i < len(names) else f"argument {i + 1}"
+            raise AssertionError(
+                f"{check}: your function modified its input {name} in place when called with "
+                f"{what}. Don't change the inputs: use out-of-place operations (x = x / n, not "
+                "x /= n; a - b, not a.sub_(b)) so the caller's tensors stay as they were."
+            )
+    return result
+
+
+def _same_values(a: Tensor, b: Tensor) -> bool:
+    """True if two tensors have the same shape, dtype and values (NaN equal to NaN)."""
+    return (
+        a.shape == b.shape
+        and a.dtype == b.dtype
+        and bool(torch.isclose(a.detach(), b.detach(), rtol=0, atol=0, equal_nan=True).all())
+    )
 
 
 def _as_float(check: str, value: Any, what: str) -> float:
@@ -366,7 +397,8 @@ def _as_tensor(
 ) -> Tensor:
     """Checks the type, shape and dtype of a tensor the student's function returned.
 
-    Returns it detached and on the CPU. Without `dtype`, any floating-point dtype is accepted.
+    Returns it detached, on the CPU, as float32. Without `dtype`, any floating-point dtype is
+    accepted (float64 results are converted).
     """
     if value is None:
         raise AssertionError(f"{check}: your function returned None for {what}; missing return?")
@@ -383,7 +415,7 @@ def _as_tensor(
         raise AssertionError(f"{check}: expected dtype {dtype} for {what}, got {value.dtype}")
     if not value.is_floating_point():
         raise AssertionError(f"{check}: expected a float tensor for {what}, got {value.dtype}")
-    return value.detach().cpu()
+    return value.detach().cpu().float()
 
 
 def _fmt(x: Tensor) -> str:
@@ -576,6 +608,13 @@ def _paper_schedule(step: int, steps: int, warmup: int) -> float:
     return _half_cosine((step - warmup) / (steps - warmup))
 
 
+def _older_course_schedule(step: int, steps: int, warmup: int = 2500) -> float:
+    """The older course's multiplier: linear warmup, then cos(pi/2 * s / (steps_left - 1))."""
+    if step < warmup:
+        return step / warmup
+    return math.cos(math.pi / 2 * (step - warmup) / (steps - warmup - 1))
+
+
 @_check_function
 def test_warmup_cosine_lr(fn: Callable[..., float]) -> None:
     """Checks `fn(step, steps, warmup_steps=2500)`: linear warmup, then half-cosine decay to 0.
@@ -607,6 +646,13 @@ def test_warmup_cosine_lr(fn: Callable[..., float]) -> None:
             "The decay is a quarter cosine cos(pi/2 * progress); use the half cosine "
             "0.5 * (1 + cos(pi * progress)).",
             lambda s, n, w=2500: s / w if s < w else math.cos(math.pi / 2 * (s - w) / (n - w)),
+        ),
+        (
+            "The decay is the older course's quarter cosine cos(pi/2 * (step - warmup_steps) / "
+            "(steps - warmup_steps - 1)), which dips below 0 at the last step; use the half "
+            "cosine 0.5 * (1 + cos(pi * progress)) with progress = (step - warmup_steps) / "
+            "(steps - warmup_steps).",
+            _older_course_schedule,
         ),
         (
             "Off by one in the warmup: use step / warmup_steps, not (step + 1) / warmup_steps.",
@@ -721,7 +767,7 @@ def _check_unit_norms(check: str, x: Tensor) -> None:
     norms = einops.reduce(x**2, "batch inst feats -> batch inst", "sum").sqrt()
     present = norms > 0
     bad = (norms[present] - 1).abs() > 1e-4
-    if bad.float().mean() <= 0.01:
+    if not present.any() or bad.float().mean() <= 0.01:
         return
     nonzero_norms = norms[present]
     header = (
@@ -762,11 +808,6 @@ def _check_uniform_magnitudes(check: str, x: Tensor) -> None:
     cdf = (ratio[:, None] <= grid).float().mean(0)
     if (cdf - grid).abs().max() <= 0.06:
         return
-    if (ratio > 1 - 1e-5).all():
-        raise AssertionError(
-            f"{check}: all present features in a datapoint have equal values. Present features "
-            "should take values uniform on [0, 1) (torch.rand), not 0/1 (Bernoulli)."
-        )
     raise AssertionError(
         f"{check}: the values of present features don't look uniform on [0, 1) before "
         f"normalisation (fraction of ratios min/max <= 0.5 is {cdf[4]:.2f}, expected 0.50). Use "
@@ -774,34 +815,124 @@ def _check_uniform_magnitudes(check: str, x: Tensor) -> None:
     )
 
 
-def _check_distinct_rows(check: str, x: Tensor) -> None:
-    """Checks that the datapoints of an instance differ (use data with many features)."""
-    n_batch = x.shape[0]
-    distinct = torch.unique(x[:, 0], dim=0).shape[0]
-    if distinct < n_batch // 2:
-        raise AssertionError(
-            f"{check}: only {distinct} distinct datapoints among {n_batch}; every datapoint "
-            "should be drawn independently."
-        )
-
-
-def _check_independent_instances(check: str, x: Tensor) -> None:
-    """Checks that instances get different data: not the same values, nor the same features."""
-    n_inst = x.shape[1]
-    q = (x > 0).float().mean()
-    independent_agreement = q**2 + (1 - q) ** 2
-    for i in range(1, n_inst):
+def _check_identical_instances(check: str, x: Tensor) -> None:
+    """Rejects data copied from one instance to the others."""
+    for i in range(1, x.shape[1]):
         if torch.equal(x[:, 0], x[:, i]):
             raise AssertionError(
                 f"{check}: instances 0 and {i} got exactly the same data; each instance needs "
                 "its own independent datapoints (generate a (batch, inst, feats) tensor)."
             )
-        same_mask = ((x[:, 0] > 0) == (x[:, i] > 0)).float().mean()
-        if same_mask > (1 + independent_agreement) / 2:
+
+
+def _check_not_binary(check: str, x: Tensor) -> None:
+    """Rejects 0/1 features: every present feature of every datapoint has the same value."""
+    rows = einops.rearrange(x, "batch inst feats -> (batch inst) feats")
+    rows = rows[(rows > 0).sum(-1) >= 2]
+    top = rows.max(-1, keepdim=True).values
+    if len(rows) and ((rows == 0) | ((rows - top).abs() < 1e-6)).all():
+        raise AssertionError(
+            f"{check}: all present features in a datapoint have equal values. Present features "
+            "should take values uniform on [0, 1) (torch.rand), not 0/1 (Bernoulli)."
+        )
+
+
+def _check_distinct_rows(check: str, x: Tensor) -> None:
+    """Rejects repeated datapoints, within or across instances, naming the first repeat.
+
+    Only datapoints with at least three present features count: those repeat with probability
+    ~0. A lone feature always normalises to exactly 1, and two present features repeat whenever
+    two float32 draws happen to be proportional (about one run in 30 over 2000 pairs).
+    """
+    batch, inst, _ = x.shape
+    rows = einops.rearrange(x, "batch inst feats -> (batch inst) feats")
+    index = torch.nonzero((rows > 0).sum(-1) >= 3)[:, 0]
+    _, inverse, counts = torch.unique(rows[index], dim=0, return_inverse=True, return_counts=True)
+    if len(counts) == len(index):
+        return
+    group = int(torch.nonzero(counts > 1)[0])
+    first, second = (divmod(int(i), inst) for i in index[inverse == group][:2])
+    where = (
+        f"datapoint {first[0]} is identical in instances {first[1]} and {second[1]}: the "
+        "instances share their values"
+        if first[0] == second[0]
+        else f"datapoints {first[0]} and {second[0]} of instance {first[1]} are identical"
+    )
+    raise AssertionError(
+        f"{check}: only {len(counts)} distinct datapoints among {len(index)} (counting those "
+        f"with at least three present features, which should never repeat); {where}. Draw every "
+        "datapoint of every instance independently: the presence mask AND the values need "
+        "the full (batch, inst, feats) shape."
+    )
+
+
+def _check_presence_counts(check: str, x: Tensor, p: float) -> None:
+    """Checks that each feature gets its own presence coin, from the spread of present counts.
+
+    With one coin per feature the count of present features per datapoint is Binomial(n, p),
+    variance n p (1 - p). One coin per datapoint (all or nothing) makes it n times larger; a
+    fixed number of features per datapoint makes it 0.
+    """
+    counts = (x > 0).sum(-1).float()
+    ratio = counts.var().item() / (x.shape[-1] * p * (1 - p))
+    if ratio > 2:
+        raise AssertionError(
+            f"{check}: the number of present features per datapoint varies {ratio:.0f}x more "
+            "than independent features allow: the features of a datapoint seem to be present "
+            "all together or not at all. Draw one presence coin per feature, i.e. a mask of "
+            "shape (batch, inst, feats), not one coin per datapoint."
+        )
+    if ratio < 0.5:
+        raise AssertionError(
+            f"{check}: the number of present features per datapoint hardly varies (variance "
+            f"{ratio:.2f}x that of independent features): each feature should be present "
+            "independently with probability feature_probability, not a fixed number per datapoint."
+        )
+
+
+def _correlation(a: Tensor, b: Tensor) -> float:
+    """Pearson correlation of two samples of equal size (0 when either is constant)."""
+    a, b = a.double().flatten(), b.double().flatten()
+    a, b = a - a.mean(), b - b.mean()
+    scale = (a.norm() * b.norm()).item()
+    return (a @ b).item() / scale if scale > 0 else 0.0
+
+
+CORRELATION_Z = 6.0
+"""Correlations beyond CORRELATION_Z / sqrt(n) count as dependence (normal tail about 2e-9)."""
+
+
+def _check_uncorrelated(check: str, a: Tensor, b: Tensor, what: str, advice: str) -> None:
+    """Fails if the presence masks, or the values where both are present, are correlated.
+
+    Values are compared only with at least 1000 pairs: sparse data puts a point mass at 1 (lone
+    features), and with fewer pairs the correlation's tail is far heavier than a normal's.
+    """
+    both = (a > 0) & (b > 0)
+    samples = [("presence", (a > 0).float(), (b > 0).float())]
+    if both.sum() >= 1000:
+        samples.append(("values", a[both], b[both]))
+    for kind, u, v in samples:
+        corr = _correlation(u, v)
+        if abs(corr) > CORRELATION_Z / math.sqrt(u.numel()):
+            shared = "the same features present" if kind == "presence" else "related values"
             raise AssertionError(
-                f"{check}: instances 0 and {i} have the same features present in "
-                f"{same_mask:.0%} of places; draw the presence mask independently per instance."
+                f"{check}: {what} have {shared} far more often than chance (correlation of "
+                f"{kind} {corr:.2f} over {u.numel()} samples, expected about 0). {advice}"
             )
+
+
+def _check_independence(check: str, x: Tensor) -> None:
+    """Checks masks and values are uncorrelated across datapoints, then across instances."""
+    advice = (
+        "Draw the presence mask AND the values independently per {}: both torch.rand calls "
+        "need the full (batch, inst, feats) shape."
+    )
+    _check_uncorrelated(check, x[:-1], x[1:], "consecutive datapoints", advice.format("datapoint"))
+    for i in range(1, x.shape[1]):
+        _check_uncorrelated(
+            check, x[:, 0], x[:, i], f"instances 0 and {i}", advice.format("instance")
+        )
 
 
 @_check_function
@@ -810,24 +941,33 @@ def test_generate_batch(fn: Callable[[int, int, int, float], Tensor]) -> None:
 
     Data: each feature is present with probability p, with a value uniform on [0, 1); each
     (datapoint, instance) vector is then scaled to unit L2 norm, and all-zero ones stay zero.
+    Every feature, datapoint and instance is drawn independently.
     """
-    check = "test_generate_batch"
     _require_callable(fn)
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        sparse = _generated(check, fn, 4000, 4, 3, 0.05)
-        pairs = _generated(check, fn, 4000, 2, 2, 0.5)
-        single = _generated(check, fn, 500, 3, 1, 0.5)
-        dense = _generated(check, fn, 500, 3, 20, 0.3)
-    _check_distinct_rows(check, dense)
-    for x in (sparse, pairs):
-        _check_independent_instances(check, x)
-    _check_feature_probability(check, sparse, 0.05)
-    _check_feature_probability(check, dense, 0.3)
+        _check_generate_batch(fn, seed=0)
+    _passed("test_generate_batch")
+
+
+def _check_generate_batch(fn: Callable[[int, int, int, float], Tensor], seed: int) -> None:
+    """The body of `test_generate_batch`, with the global seed it sets first."""
+    check = "test_generate_batch"
+    torch.manual_seed(seed)
+    sparse = _generated(check, fn, 4000, 4, 3, 0.05)
+    pairs = _generated(check, fn, 4000, 2, 2, 0.5)
+    single = _generated(check, fn, 500, 3, 1, 0.5)
+    dense = _generated(check, fn, 500, 3, 20, 0.3)
+    _check_identical_instances(check, dense)
+    _check_not_binary(check, dense)
     for x in (sparse, pairs, single, dense):
         _check_unit_norms(check, x)
+    _check_distinct_rows(check, dense)
+    for x in (sparse, pairs, dense):
+        _check_independence(check, x)
+    _check_presence_counts(check, dense, 0.3)
+    _check_feature_probability(check, sparse, 0.05)
+    _check_feature_probability(check, dense, 0.3)
     _check_uniform_magnitudes(check, pairs)
-    _passed(check)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -845,7 +985,7 @@ def _dimensionalities(check: str, fn: Callable, data: Tensor, what: str) -> Tens
     """Calls the student's dimensionality function and checks the output's shape and values."""
     out = _as_tensor(
         check,
-        _call(check, fn, data, what=what),
+        _call(check, fn, data, what=what, names=("data",)),
         tuple(data.shape[:-1]),
         what,
         "The result keeps every dimension except the last (hidden) one: one value per vector.",
@@ -862,6 +1002,107 @@ def _dimensionalities(check: str, fn: Callable, data: Tensor, what: str) -> Tens
     return out
 
 
+DimensionalityCase = tuple[str, Tensor, Tensor, list[tuple[Tensor, str]], str]
+"""(description, vectors, expected D, [(a mistake's D, message naming it)], fallback hint)."""
+
+RECIPROCAL = "You returned the reciprocal: D_i = ||v_i||^2 / sum_j (v_hat_i . v_j)^2."
+UNIT_V_I = "Not scale-invariant: use the unit vector v_hat_i in the dot products."
+ONLY_V_I = "Only v_i is normalised in the dot products, not v_j."
+SQUARED_NORM = "The numerator is ||v_i||^2 (squared)."
+SQUARE_DOTS = "Square the dot products instead of taking their absolute values."
+ALL_J = "The denominator sums (v_hat_i . v_j)^2 over ALL vectors j."
+
+
+def _dimensionality_cases() -> list[DimensionalityCase]:
+    """Hand-made inputs with known dimensionalities, and the values known mistakes give."""
+    single = torch.tensor([[0.6, -1.2]])
+    n2 = (single**2).sum().item()
+    orthogonal = torch.tensor([[2.0, 0.0], [0.0, 0.5]]) @ torch.tensor([[0.8, 0.6], [-0.6, 0.8]])
+    cases: list[DimensionalityCase] = [
+        (
+            "a single vector",
+            single,
+            torch.ones(1),
+            [
+                (torch.tensor([1 / n2]), "Use the unit vector v_hat_i in the dot products."),
+                (torch.tensor([n2]), ONLY_V_I),
+                (torch.tensor([n2**-0.5]), SQUARED_NORM),
+                (torch.tensor([n2**0.5]), SQUARE_DOTS),
+            ],
+            "A lone vector has D = 1.",
+        ),
+        (
+            "two orthogonal vectors of norms 2 and 0.5",
+            orthogonal,
+            torch.ones(2),
+            [
+                (torch.tensor([0.25, 4.0]), "Use the unit vector v_hat_i in the dot products."),
+                (torch.tensor([4.0, 0.25]), ONLY_V_I),
+                (torch.tensor([0.5, 2.0]), SQUARED_NORM),
+                (torch.tensor([2.0, 0.5]), SQUARE_DOTS),
+            ],
+            "Orthogonal vectors don't interfere, so each has D = 1.",
+        ),
+        (
+            "three orthogonal vectors in 3 dimensions",
+            torch.diag(torch.tensor([1.0, 2.0, 3.0])),
+            torch.ones(3),
+            [],
+            "Don't assume 2 hidden dimensions: the last dimension can have any size.",
+        ),
+        (
+            "two antipodal vectors v and -v",
+            torch.tensor([[1.0, 2.0], [-1.0, -2.0]]),
+            torch.full((2,), 0.5),
+            [
+                (torch.zeros(2), "Square the dot products (v_hat_i . v_j), so signs don't cancel."),
+                (torch.full((2,), 2.0), RECIPROCAL),
+                (torch.ones(2), ALL_J),
+            ],
+            "Each of v and -v shares its direction with the other, so each gets 1/2.",
+        ),
+    ]
+    radius = 3.0
+    for k in (3, 5, 8):
+        abs_sum = _polygon(k).matmul(torch.tensor([1.0, 0.0])).abs().sum().item()
+        cases.append(
+            (
+                f"a regular {k}-gon of radius {radius}",
+                _polygon(k, radius, phase=0.3),
+                torch.full((k,), 2 / k),
+                [
+                    (torch.full((k,), 2 / (k - 2)), "The sum over j must include j = i."),
+                    (torch.full((k,), k / 2), RECIPROCAL),
+                    (torch.ones(k), ALL_J),
+                    (torch.full((k,), 2 / (k * radius**2)), UNIT_V_I),
+                    (torch.full((k,), 2 * radius**2 / k), ONLY_V_I),
+                    (torch.full((k,), 2 / (k * radius)), SQUARED_NORM),
+                    (torch.full((k,), radius / abs_sum), SQUARE_DOTS),
+                ],
+                f"k vectors spread evenly round a circle in 2 dimensions each get 2/k = "
+                f"{2 / k:.4g}.",
+            )
+        )
+    cases.append(
+        (
+            "the vectors (2, 0) and (1, 1)",
+            torch.tensor([[2.0, 0.0], [1.0, 1.0]]),
+            torch.tensor([0.8, 0.5]),
+            [
+                (
+                    torch.full((2,), 2 / 3),
+                    "This is 1 / sum_j cos^2(v_i, v_j), which ignores how long the v_j are. Two "
+                    "mistakes give exactly this: normalising v_j as well as v_i (numerator "
+                    "included), or summing over i instead of j. Normalise only v_i: D_i = "
+                    "||v_i||^2 / sum_j (v_hat_i . v_j)^2.",
+                )
+            ],
+            "By hand: D_1 = 4 / (4 + 1) = 0.8 and D_2 = 2 / (2 + 2) = 0.5.",
+        )
+    )
+    return cases
+
+
 @_check_function
 def test_dimensionality(fn: Callable[[Tensor], Tensor]) -> None:
     """Checks `fn(data)`: (..., batch, d_hidden) -> (..., batch), the paper's dimensionality.
@@ -871,121 +1112,9 @@ def test_dimensionality(fn: Callable[[Tensor], Tensor]) -> None:
     """
     check = "test_dimensionality"
     _require_callable(fn)
-
-    single = torch.tensor([[0.6, -1.2]])
-    out = _dimensionalities(check, fn, single, "a single vector")
-    sq_norm = (single**2).sum().item()
-    _compare(
-        check,
-        out,
-        torch.ones(1),
-        "a single vector",
-        [
-            (torch.tensor([1 / sq_norm]), "Use the unit vector v_hat_i in the dot products."),
-            (torch.tensor([sq_norm]), "Only v_i is normalised in the dot products, not v_j."),
-            (torch.tensor([sq_norm**-0.5]), "The numerator is ||v_i||^2 (squared)."),
-            (
-                torch.tensor([sq_norm**0.5]),
-                "Square the dot products instead of taking their absolute values.",
-            ),
-        ],
-        "A lone vector has D = 1.",
-    )
-
-    orthogonal = torch.tensor([[2.0, 0.0], [0.0, 0.5]]) @ torch.tensor([[0.8, 0.6], [-0.6, 0.8]])
-    out = _dimensionalities(check, fn, orthogonal, "two orthogonal vectors of norms 2 and 0.5")
-    _compare(
-        check,
-        out,
-        torch.ones(2),
-        "two orthogonal vectors of norms 2 and 0.5",
-        [
-            (torch.tensor([0.25, 4.0]), "Use the unit vector v_hat_i in the dot products."),
-            (torch.tensor([4.0, 0.25]), "Only v_i is normalised in the dot products, not v_j."),
-            (torch.tensor([0.5, 2.0]), "The numerator is ||v_i||^2 (squared)."),
-            (
-                torch.tensor([2.0, 0.5]),
-                "Square the dot products instead of taking their absolute values.",
-            ),
-        ],
-        "Orthogonal vectors don't interfere, so each has D = 1.",
-    )
-
-    basis = torch.diag(torch.tensor([1.0, 2.0, 3.0]))
-    out = _dimensionalities(check, fn, basis, "three orthogonal vectors in 3 dimensions")
-    _compare(
-        check,
-        out,
-        torch.ones(3),
-        "three orthogonal vectors in 3 dimensions",
-        otherwise="Don't assume 2 hidden dimensions: the last dimension can have any size.",
-    )
-
-    antipodal = torch.tensor([[1.0, 2.0], [-1.0, -2.0]])
-    out = _dimensionalities(check, fn, antipodal, "two antipodal vectors v and -v")
-    _compare(
-        check,
-        out,
-        torch.full((2,), 0.5),
-        "two antipodal vectors v and -v",
-        [
-            (torch.zeros(2), "Square the dot products (v_hat_i . v_j), so signs don't cancel."),
-            (torch.full((2,), 2.0), "You returned the reciprocal: D_i = ||v_i||^2 / sum."),
-            (torch.ones(2), "The denominator sums (v_hat_i . v_j)^2 over ALL vectors j."),
-        ],
-        "Each of v and -v shares its direction with the other, so each gets 1/2.",
-    )
-
-    radius = 3.0
-    for k in (3, 5, 8):
-        what = f"a regular {k}-gon of radius {radius}"
-        out = _dimensionalities(check, fn, _polygon(k, radius, phase=0.3), what)
-        abs_sum = _polygon(k).matmul(torch.tensor([1.0, 0.0])).abs().sum().item()
-        _compare(
-            check,
-            out,
-            torch.full((k,), 2 / k),
-            what,
-            [
-                (torch.full((k,), 2 / (k - 2)), "The sum over j must include j = i."),
-                (
-                    torch.full((k,), k / 2),
-                    "You returned the reciprocal: D_i = ||v_i||^2 / sum_j (v_hat_i . v_j)^2.",
-                ),
-                (torch.ones(k), "The denominator sums (v_hat_i . v_j)^2 over ALL vectors j."),
-                (
-                    torch.full((k,), 2 / (k * radius**2)),
-                    "Not scale-invariant: use the unit vector v_hat_i in the dot products.",
-                ),
-                (
-                    torch.full((k,), 2 * radius**2 / k),
-                    "Only v_i is normalised in the dot products, not v_j.",
-                ),
-                (torch.full((k,), 2 / (k * radius)), "The numerator is ||v_i||^2 (squared)."),
-                (
-                    torch.full((k,), radius / abs_sum),
-                    "Square the dot products instead of taking their absolute values.",
-                ),
-            ],
-            f"k vectors spread evenly round a circle in 2 dimensions each get 2/k = {2 / k:.4g}.",
-        )
-
-    unequal = torch.tensor([[2.0, 0.0], [1.0, 1.0]])
-    what = "the vectors (2, 0) and (1, 1)"
-    out = _dimensionalities(check, fn, unequal, what)
-    _compare(
-        check,
-        out,
-        torch.tensor([0.8, 0.5]),
-        what,
-        [
-            (
-                torch.full((2,), 2 / 3),
-                "You summed over the wrong index: D_i sums (v_hat_i . v_j)^2 over j, with i fixed.",
-            )
-        ],
-        "By hand: D_1 = 4 / (4 + 1) = 0.8 and D_2 = 2 / (2 + 2) = 0.5.",
-    )
+    for what, data, expected, mistakes, hint in _dimensionality_cases():
+        out = _dimensionalities(check, fn, data, what)
+        _compare(check, out, expected, what, mistakes, hint)
 
     random_set = torch.tensor([[0.3, 1.1], [-0.7, 0.2], [0.5, -0.4], [1.3, 0.9], [-0.1, -0.8]])
     reference = _dimensionalities(check, fn, random_set, "five vectors")
@@ -1111,7 +1240,7 @@ def test_calculate_loss(fn: Callable[[Tensor, Tensor], Tensor]) -> None:
     _require_callable(fn)
 
     def loss(out: Tensor, batch: Tensor, what: str) -> Tensor:
-        value = _call(check, fn, out, batch, what=what)
+        value = _call(check, fn, out, batch, what=what, names=("out", "batch"))
         return _loss_output(check, value, *batch.shape, what)
 
     batch = torch.tensor(
@@ -1174,7 +1303,45 @@ def test_calculate_loss(fn: Callable[[Tensor, Tensor], Tensor]) -> None:
         "Instance i's output is (1 - c_i) * batch on unit-norm data, so its loss is c_i^2: "
         "keep the instance dimension and reduce only over datapoints and features.",
     )
+    with torch.enable_grad():
+        _check_loss_gradient(check, fn)
     _passed(check)
+
+
+def _check_loss_gradient(check: str, fn: Callable[[Tensor, Tensor], Tensor]) -> None:
+    """Checks the loss on mixed-sign inputs, and that its gradient reaches `out` intact.
+
+    `out` is a non-leaf tensor that requires grad, like a model's output during training. The
+    gradient of loss.sum() with respect to out is 2 (out - batch) / n_batch.
+    """
+    generator = torch.Generator().manual_seed(4)
+    batch = torch.randn(5, 3, 4, generator=generator)
+    leaf = torch.randn(5, 3, 4, generator=generator).requires_grad_()
+    out = leaf * 1.0
+    what = "mixed-sign out and batch (batch=5, inst=3, feats=4), out requiring grad"
+    value = _call(check, fn, out, batch, what=what, names=("out", "batch"))
+    expected = (batch - leaf.detach()).double().pow(2).sum(-1).mean(0).float()
+    _compare(
+        check,
+        _loss_output(check, value, *batch.shape, what),
+        expected,
+        what,
+        otherwise="The loss must hold for any signs: (batch - out)^2, with no abs, clamp or ReLU.",
+    )
+    if not value.requires_grad or value.grad_fn is None:
+        raise AssertionError(
+            f"{check}: the loss is detached from the graph, so no gradient can flow back to "
+            "`out` and training would fail at backward(). Don't use .detach(), .item(), "
+            ".numpy(), .data or torch.no_grad() inside the loss."
+        )
+    value.sum().backward()
+    expected_grad = 2 * (leaf.detach() - batch) / batch.shape[0]
+    if leaf.grad is None or not torch.allclose(leaf.grad, expected_grad, atol=1e-5):
+        raise AssertionError(
+            f"{check}: the loss has the right values but the wrong gradient with respect to "
+            "`out` (expected 2 (out - batch) / n_batch): part of the computation is detached "
+            "from the graph. Compute it from `out` with ordinary differentiable operations."
+        )
 
 
 @_check_function
@@ -1189,7 +1356,7 @@ def test_evaluate_test_loss(fn: Callable[..., Tensor]) -> None:
     _require_callable(fn)
 
     def loss(W: Tensor, b: Tensor, data: Tensor, what: str, *chunk: int) -> Tensor:
-        value = _call(check, fn, W, b, data, *chunk, what=what)
+        value = _call(check, fn, W, b, data, *chunk, what=what, names=("W", "b", "test_batch"))
         return _loss_output(check, value, data.shape[0], W.shape[0], W.shape[-1], what)
 
     W = torch.stack([torch.tensor([[1.0, 0.5], [0.0, 1.0]]), torch.eye(2)])
@@ -1265,6 +1432,7 @@ def test_evaluate_test_loss(fn: Callable[..., Tensor]) -> None:
             (torch.tensor([4.0, 4.0, 4.0]) / 5, "Use each instance's own W and b."),
             (torch.tensor([4.0, 1.0, 3.45]) / 15, "You averaged over features too."),
             (torch.tensor([4.0, 1.0, 3.45]), "Take the mean over datapoints, not the sum."),
+            (torch.tensor([4.0, 1.0, 3.1]) / 5, "The output nonlinearity is ReLU, not abs."),
         ],
         "By hand: summed squared errors over the 5 datapoints are 4, 1 and 3.45.",
     )
@@ -1294,7 +1462,52 @@ def test_evaluate_test_loss(fn: Callable[..., Tensor]) -> None:
         )
     what = "1050 datapoints with the default chunk_size"
     _compare(check, loss(W, torch.zeros(2, 2), data, what), expected, what)
+
+    generator = torch.Generator().manual_seed(5)
+    W = torch.randn(3, 2, 6, generator=generator)
+    b = 0.5 * torch.randn(3, 6, generator=generator)
+    data = _unit_rows(23, 1, 6, seed=6)[:, 0] * (torch.rand(23, 6, generator=generator) < 0.6)
+    expected = _model_loss(W, b, data, hidden=lambda h: h, out=torch.relu)
+    for chunk in (5, 23, 100):
+        what = f"mixed-sign W and b (3 different instances), 23 datapoints, chunk_size={chunk}"
+        _compare(
+            check,
+            loss(W, b, data, what, chunk),
+            expected,
+            what,
+            [
+                (
+                    _model_loss(W, b, data, hidden=torch.relu, out=torch.relu),
+                    "Don't apply a ReLU to the hidden vector h = W x: the only ReLU is on the "
+                    "output, ReLU(W^T h + b).",
+                ),
+                (
+                    _model_loss(W, b, data, hidden=torch.abs, out=torch.relu),
+                    "Don't take abs of the hidden vector h = W x.",
+                ),
+                (
+                    _model_loss(W, b, data, hidden=lambda h: h, out=torch.abs),
+                    "The output nonlinearity is ReLU, not abs.",
+                ),
+            ],
+            "Weights and biases can be negative: compute ReLU(W^T (W x) + b) exactly, with no "
+            "other nonlinearity, clamp or abs.",
+        )
     _passed(check)
+
+
+def _model_loss(
+    W: Float[Tensor, "inst d_hidden feats"],
+    b: Float[Tensor, "inst feats"],
+    data: Float[Tensor, "batch feats"],
+    hidden: Callable[[Tensor], Tensor],
+    out: Callable[[Tensor], Tensor],
+) -> Float[Tensor, " inst"]:
+    """Per-instance loss of out(W^T hidden(W x) + b), in float64 (the functions name mistakes)."""
+    W, b, data = W.double(), b.double(), data.double()
+    h = hidden(einops.einsum(data, W, "batch feats, inst d feats -> batch inst d"))
+    recon = out(einops.einsum(h, W, "batch inst d, inst d feats -> batch inst feats") + b)
+    return (data[:, None] - recon).pow(2).sum(-1).mean(0).float()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1327,6 +1540,13 @@ def _parameters(check: str, model: Any, n_inst: int, n_features: int, d_hidden: 
                 f"{check}: `{name}` should have shape {shape} (inst, "
                 f"{'d_hidden, feats' if name == 'W' else 'feats'}), got {tuple(param.shape)}"
             )
+        if param.dtype != torch.float32:
+            raise AssertionError(
+                f"{check}: `{name}` should be float32 (PyTorch's default, which the data uses), "
+                f"got {param.dtype}. Create it without dtype=torch.float64 or .double()."
+            )
+        if not torch.isfinite(param).all():
+            raise AssertionError(f"{check}: `{name}` contains NaN or infinite values")
     n_params = sum(p.numel() for p in model.parameters())
     expected = n_inst * (d_hidden * n_features + n_features)
     if n_params != expected:
@@ -1389,10 +1609,13 @@ def _check_toy_model(model_cls: Callable) -> None:
     x = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]], [[0.0, 0.6, 0.8], [0.6, 0.8, 0.0]]])
     pre = torch.einsum("imf,bif->bim", small.W.detach(), x)
     expected = torch.relu(torch.einsum("imf,bim->bif", small.W.detach(), pre) + small.b.detach())
-    out = _as_tensor(check, _call(check, small, x, what="a (2, 2, 3) batch"), (2, 2, 3), "forward")
-    if torch.allclose(out, expected, atol=1e-5):
-        _passed(check)
-        return
+    with torch.enable_grad():
+        result = _call(check, small, x, what="a (2, 2, 3) batch", names=("features",))
+        out = _as_tensor(check, result, (2, 2, 3), "forward")
+        if torch.allclose(out, expected, atol=1e-5):
+            _check_model_gradient(check, small, result, x)
+            _passed(check)
+            return
     no_relu = torch.einsum("imf,bim->bif", small.W.detach(), pre) + small.b.detach()
     if torch.allclose(out, no_relu, atol=1e-5):
         raise AssertionError(f"{check}: forward returns negative values: apply the ReLU last")
@@ -1403,6 +1626,37 @@ def _check_toy_model(model_cls: Callable) -> None:
     raise AssertionError(
         f"{check}: forward gives the wrong output on a hand-made example: expected "
         "ReLU(Wᵀ(W x) + b) with each instance using its own W and b"
+    )
+
+
+def _check_model_gradient(check: str, model: nn.Module, out: Tensor, x: Tensor) -> None:
+    """Checks that gradients of the forward pass reach W and b, with the right values."""
+    if not out.requires_grad:
+        raise AssertionError(
+            f"{check}: forward's output is detached from W and b, so training can't change "
+            "them. Use self.W and self.b directly (not .detach(), .data or torch.no_grad())."
+        )
+    W, b = model.W, model.b
+    expected = torch.autograd.grad(_reference_forward(W, b, x).sum(), (W, b))
+    got = torch.autograd.grad(out.sum(), (W, b), allow_unused=True)
+    for name, g, e in zip(("W", "b"), got, expected, strict=True):
+        if g is None or not torch.allclose(g, e, atol=1e-5):
+            raise AssertionError(
+                f"{check}: forward gives the right values but the wrong gradient for `{name}`: "
+                "part of the computation is detached (e.g. .detach() or .data on one of the two "
+                "uses of W). Both the encoding and the decoding must use self.W."
+            )
+
+
+def _reference_forward(
+    W: Float[Tensor, "inst d feats"],
+    b: Float[Tensor, "inst feats"],
+    x: Float[Tensor, "batch inst feats"],
+) -> Float[Tensor, "batch inst feats"]:
+    """ReLU(W^T (W x) + b) for every instance, differentiable in W and b."""
+    hidden = einops.einsum(x, W, "batch inst feats, inst d feats -> batch inst d")
+    return torch.relu(
+        einops.einsum(hidden, W, "batch inst d, inst d feats -> batch inst feats") + b
     )
 
 
@@ -1419,14 +1673,14 @@ def _reference_train(
     use_schedule: bool = True,
     decoupled: bool = True,
     feature_mean: bool = False,
+    quarter_cosine: bool = False,
 ) -> None:
     """Full-batch training as the exercise defines it; the flags reproduce common mistakes."""
     optimizer_cls = torch.optim.AdamW if decoupled else torch.optim.Adam
     optimizer = optimizer_cls(model.parameters(), lr=lr, weight_decay=weight_decay)
+    schedule = _older_course_schedule if quarter_cosine else _paper_schedule
     for step in range(steps):
-        multiplier = (
-            _paper_schedule(step + step_offset, steps, warmup_steps) if use_schedule else 1.0
-        )
+        multiplier = schedule(step + step_offset, steps, warmup_steps) if use_schedule else 1.0
         for group in optimizer.param_groups:
             group["lr"] = lr * multiplier
         if zero_grad:
@@ -1436,16 +1690,38 @@ def _reference_train(
         optimizer.step()
 
 
-TRAIN_MISTAKES = {
-    "zero_grad": "your loop matches one that never calls optimizer.zero_grad(): gradients pile up",
-    "step_offset": "your learning rate is one step ahead: use warmup_cosine_lr(step, ...) for "
-    "step = 0 .. steps-1, set before optimizer.step()",
-    "use_schedule": "your loop matches one with a constant learning rate: set each step's rate "
-    "from warmup_cosine_lr",
-    "decoupled": "your loop matches torch.optim.Adam with L2 weight decay: use torch.optim.AdamW",
-    "feature_mean": "your loss averages over features too (which shrinks the gradients towards "
-    "Adam's eps): sum over features, mean over the batch",
+TRAIN_MISTAKES: dict[str, tuple[dict[str, bool | int], str]] = {
+    "zero_grad": (
+        {"zero_grad": False},
+        "your loop matches one that never calls optimizer.zero_grad(): gradients pile up",
+    ),
+    "step_offset": (
+        {"step_offset": 1},
+        "your learning rate is one step ahead: use warmup_cosine_lr(step, ...) for "
+        "step = 0 .. steps-1, set before optimizer.step()",
+    ),
+    "use_schedule": (
+        {"use_schedule": False},
+        "your loop matches one with a constant learning rate: set each step's rate from "
+        "warmup_cosine_lr",
+    ),
+    "decoupled": (
+        {"decoupled": False},
+        "your loop matches torch.optim.Adam with L2 weight decay: use torch.optim.AdamW",
+    ),
+    "feature_mean": (
+        {"feature_mean": True},
+        "your loss averages over features too (which shrinks the gradients towards Adam's eps): "
+        "sum over features, mean over the batch",
+    ),
+    "quarter_cosine": (
+        {"quarter_cosine": True},
+        "your learning rate decays along the older course's quarter cosine "
+        "cos(pi/2 * (step - warmup_steps) / (steps - warmup_steps - 1)): use the half cosine "
+        "of warmup_cosine_lr",
+    ),
 }
+"""Known mistakes of a training loop: the flags of `_reference_train` that reproduce each."""
 
 
 @_check_function
@@ -1470,18 +1746,36 @@ def _check_train(train_fn: Callable, model_cls: Callable) -> None:
     model = _build_model(check, model_cls, n_inst, n_features, d_hidden)
     _parameters(check, model, n_inst, n_features, d_hidden)
     init = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    data_copy = data.clone()
-    losses = _call(check, train_fn, model, data, *hyper.values(), what="a tiny 40-step run")
-    if not torch.equal(data, data_copy):
-        raise AssertionError(f"{check}: your loop modified the training data in place")
+    with torch.enable_grad():
+        losses = _call(
+            check,
+            train_fn,
+            model,
+            data,
+            *hyper.values(),
+            what="a tiny 40-step run",
+            names=("model", "data"),
+        )
     losses = _as_tensor(
         check, losses, (n_inst,), "the returned losses", "Return one final loss per instance."
     )
+    for name, param in model.named_parameters():
+        if not torch.isfinite(param).all():
+            raise AssertionError(
+                f"{check}: after training, `{name}` contains NaN or infinite values. Look for a "
+                "division by zero or a log/sqrt of 0 in the model or the loss."
+            )
+    if not torch.isfinite(losses).all():
+        raise AssertionError(
+            f"{check}: your function returned NaN or infinite losses ({_fmt(losses)}) although "
+            "the weights are finite: compute the final loss as in training, on `data`."
+        )
 
     def reference(**mistake: bool | int) -> dict[str, Tensor]:
         ref = model_cls(n_inst, n_features, d_hidden)
         ref.load_state_dict(init)
-        _reference_train(ref, data, *hyper.values(), **mistake)
+        with torch.enable_grad():
+            _reference_train(ref, data, *hyper.values(), **mistake)
         return {k: v.detach() for k, v in ref.state_dict().items()}
 
     def matches(state: dict[str, Tensor]) -> bool:
@@ -1489,26 +1783,223 @@ def _check_train(train_fn: Callable, model_cls: Callable) -> None:
 
     expected = reference()
     if not matches(expected):
-        mistakes = {
-            "zero_grad": {"zero_grad": False},
-            "step_offset": {"step_offset": 1},
-            "use_schedule": {"use_schedule": False},
-            "decoupled": {"decoupled": False},
-            "feature_mean": {"feature_mean": True},
-        }
-        for name, flags in mistakes.items():
+        singles = [[name] for name in TRAIN_MISTAKES]
+        pairs = [list(pair) for pair in itertools.combinations(TRAIN_MISTAKES, 2)]
+        for names in singles + pairs:
+            flags = {k: v for name in names for k, v in TRAIN_MISTAKES[name][0].items()}
             if matches(reference(**flags)):
-                raise AssertionError(f"{check}: {TRAIN_MISTAKES[name]}")
+                found = "; and ".join(TRAIN_MISTAKES[name][1] for name in names)
+                raise AssertionError(f"{check}: {found}")
         raise AssertionError(
             f"{check}: after 40 steps your weights differ from full-batch AdamW with the warmup-"
             "cosine schedule on the given data. Check: the same data every step, the rate set "
             "before each step, zero_grad, backward on the summed per-instance losses."
         )
     with torch.no_grad():
-        final = (data - model(data)).pow(2).sum(-1).mean(0)
+        final = (data - model(data)).pow(2).sum(-1).mean(0).float()
     if not torch.allclose(losses, final, atol=1e-4):
         raise AssertionError(
             f"{check}: the returned losses {losses.tolist()} are not the per-instance losses of "
             f"the final weights on the data ({final.tolist()})"
+        )
+    _passed(check)
+
+
+# ------------------------------------------------------------------------------------------------
+# The best instance and its hidden datapoints
+# ------------------------------------------------------------------------------------------------
+
+Candidate = tuple[Callable[..., Any], str]
+"""A known wrong implementation (same arguments as the exercise) and the message naming it."""
+
+
+def _same_result(got: Any, expected: Any) -> bool:
+    """True if two results (tensors, or tuples of tensors) have equal shapes and close values."""
+    if isinstance(expected, tuple):
+        return (
+            isinstance(got, tuple)
+            and len(got) == len(expected)
+            and all(_same_result(g, e) for g, e in zip(got, expected, strict=True))
+        )
+    return (
+        isinstance(got, Tensor)
+        and got.shape == expected.shape
+        and torch.allclose(got.detach().float(), expected.detach().float(), atol=1e-5)
+    )
+
+
+def _diagnose(got: Any, inputs: tuple, expected: Any, mistakes: list[Candidate]) -> str:
+    """The message of the first known mistake that reproduces `got` on the same inputs, or ''."""
+    for mistake, message in mistakes:
+        with torch.no_grad():
+            try:
+                candidate = mistake(*(_copy(a) for a in inputs))
+            except (RuntimeError, IndexError, ValueError):
+                continue
+        if _same_result(got, candidate) and not _same_result(candidate, expected):
+            return message
+    return ""
+
+
+def _require_result(check: str, value: Any, what: str) -> None:
+    """Fails with a hint when the student's function returned nothing."""
+    if value is None:
+        raise AssertionError(f"{check}: your function returned None for {what}; missing return?")
+
+
+def _shape_text(x: Any) -> str:
+    """The shape of a tensor for messages, or the type of anything else."""
+    return str(tuple(x.shape)) if isinstance(x, Tensor) else type(x).__name__
+
+
+def _pick_best_cases() -> list[tuple[str, tuple[Tensor, Tensor, Tensor]]]:
+    """Inputs for `test_pick_best`: different instances with mixed signs, one case with a tie.
+
+    batch (6), inst (4), d_hidden (2) and feats (5) all differ, so a wrong axis shows up.
+    """
+    generator = torch.Generator().manual_seed(7)
+    W = torch.randn(4, 2, 5, generator=generator).requires_grad_()
+    data = torch.randn(6, 4, 5, generator=generator)
+    losses = {
+        "4 instances, the lowest loss in instance 1": [0.9, 0.2, 1.4, 0.6],
+        "4 instances, the lowest loss in instance 2": [0.5, 0.7, 0.1, 0.3],
+        "a tie: instances 1 and 3 share the lowest loss": [0.8, 0.2, 0.9, 0.2],
+    }
+    return [(what, (W, data, torch.tensor(loss))) for what, loss in losses.items()]
+
+
+def _pick_last_of_ties(
+    W: Float[Tensor, "inst d_hidden feats"], data: Float[Tensor, "batch inst feats"], loss: Tensor
+) -> tuple[Tensor, Tensor]:
+    """A known mistake: on a tie, the LAST instance with the lowest loss."""
+    last = int(torch.nonzero(loss == loss.min())[-1])
+    return W[last], data[:, last]
+
+
+PICK_BEST_MISTAKES: list[Candidate] = [
+    (
+        lambda W, data, loss: (W[loss.argmax()], data[:, loss.argmax()]),
+        "You picked the instance with the HIGHEST loss; use argmin, not argmax.",
+    ),
+    (
+        lambda W, data, loss: (W[loss.argmin()], data[loss.argmin()]),
+        "data[best] picks a datapoint: data has shape (batch, inst, feats), so index the "
+        "instance axis, data[:, best].",
+    ),
+    (
+        lambda W, data, loss: (W[:, loss.argmin()], data[:, loss.argmin()]),
+        "W has shape (inst, d_hidden, feats): the instance is its first axis, W[best].",
+    ),
+    (
+        lambda W, data, loss: (W[loss.argmin()].T, data[:, loss.argmin()]),
+        "You returned the transpose of W[best]; keep its shape (d_hidden, feats).",
+    ),
+    (_pick_last_of_ties, "On a tie, pick the first instance with the lowest loss, as argmin does."),
+    (
+        lambda W, data, loss: (data[:, loss.argmin()], W[loss.argmin()]),
+        "Return the weights first and the data second: (W[best], data[:, best]).",
+    ),
+]
+
+
+@_check_function
+def test_pick_best(fn: Callable[[Tensor, Tensor, Tensor], tuple[Tensor, Tensor]]) -> None:
+    """Checks `fn(W, data, train_loss)` -> (W[best], data[:, best]) with best = argmin(loss).
+
+    W is (inst, d_hidden, feats), data is (batch, inst, feats), train_loss is (inst,). W may
+    require grad (students pass model.W): results with or without grad are accepted.
+    """
+    check = "test_pick_best"
+    _require_callable(fn)
+    for what, inputs in _pick_best_cases():
+        W, data, loss = inputs
+        best = int(loss.argmin())
+        expected = (W[best].detach(), data[:, best])
+        got = _call(check, fn, *inputs, what=what, names=("W", "data", "train_loss"))
+        _require_result(check, got, what)
+        got = tuple(got) if isinstance(got, list) else got
+        if not isinstance(got, tuple):
+            raise AssertionError(
+                f"{check}: for {what}, expected a tuple (W_best, data_best), got "
+                f"{_shape_text(got)}. Return the weights and data of the best instance, not its "
+                "index."
+            )
+        if _same_result(got, expected):
+            continue
+        message = _diagnose(got, inputs, expected, PICK_BEST_MISTAKES)
+        shapes = ", ".join(_shape_text(g) for g in got)
+        raise AssertionError(
+            f"{check}: for {what}, expected W[{best}] of shape (2, 5) and data[:, {best}] of "
+            f"shape (6, 5), got {shapes}. "
+            + (message or "Pick best = train_loss.argmin(), then return (W[best], data[:, best]).")
+        )
+    _passed(check)
+
+
+def _hidden_cases() -> list[tuple[str, tuple[Tensor, Tensor]]]:
+    """Inputs for `test_hidden_datapoints`: mixed-sign W (requiring grad), several shapes."""
+    generator = torch.Generator().manual_seed(8)
+    W = torch.randn(2, 5, generator=generator).requires_grad_()
+    sparse = _unit_rows(7, 1, 5, seed=9)[:, 0] * (torch.rand(7, 5, generator=generator) < 0.5)
+    return [
+        ("W of shape (2, 5) with mixed signs, 7 sparse datapoints", (W, sparse)),
+        (
+            "W of shape (3, 4) and 6 mixed-sign datapoints",
+            (torch.randn(3, 4, generator=generator), torch.randn(6, 4, generator=generator)),
+        ),
+    ]
+
+
+HIDDEN_DATAPOINTS_MISTAKES: list[Candidate] = [
+    (
+        lambda W, data: W @ data.T,
+        "This is the transpose, shape (d_hidden, batch): return one row per datapoint, shape "
+        "(batch, d_hidden).",
+    ),
+    (
+        lambda W, data: data @ W.T @ W,
+        "This is the decoded output W^T W x (shape (batch, feats)); the hidden datapoint is "
+        "h = W x, before decoding.",
+    ),
+    (
+        lambda W, data: torch.relu(data @ W.T),
+        "No ReLU in the hidden space: h = W x exactly (the model's only ReLU is on its output).",
+    ),
+    (
+        lambda W, data: (data @ W.T).abs(),
+        "Don't take abs: h = W x keeps its signs.",
+    ),
+    (
+        lambda W, data: data @ W.T / (data @ W.T).norm(dim=-1, keepdim=True).clamp_min(1e-12),
+        "Don't normalise the hidden vectors: their lengths matter (h = W x).",
+    ),
+]
+
+
+@_check_function
+def test_hidden_datapoints(fn: Callable[[Tensor, Tensor], Tensor]) -> None:
+    """Checks `fn(W, data)`: (d_hidden, feats) and (batch, feats) -> h = W x, (batch, d_hidden).
+
+    W may require grad (students pass model.W[best]): results with or without grad pass.
+    """
+    check = "test_hidden_datapoints"
+    _require_callable(fn)
+    for what, inputs in _hidden_cases():
+        W, data = inputs
+        expected = (data.double() @ W.detach().double().T).float()
+        got = _call(check, fn, *inputs, what=what, names=("W", "data"))
+        _require_result(check, got, what)
+        if _same_result(got, expected):
+            continue
+        message = _diagnose(got, inputs, expected, HIDDEN_DATAPOINTS_MISTAKES)
+        if not message and isinstance(got, Tensor) and got.shape != expected.shape:
+            message = "Return one hidden vector per datapoint: shape (batch, d_hidden)."
+        if not isinstance(got, Tensor):
+            message = "Return a torch.Tensor."
+        raise AssertionError(
+            f"{check}: for {what}, expected h = W x of shape {tuple(expected.shape)}, got "
+            f"{_shape_text(got)}"
+            + (f" with values {_fmt(got.detach().float())}. " if isinstance(got, Tensor) else ". ")
+            + (message or "Compute h_i = W x_i for every datapoint, with no other operation.")
         )
     _passed(check)

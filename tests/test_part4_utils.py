@@ -461,7 +461,7 @@ DIMENSIONALITY_MISTAKES = {
     "unnormalised_dot_products": (dim_unnormalised, "unit vector"),
     "normalises_v_j_too": (dim_both_normalised, "not v_j"),
     "zero_division": (dim_zero_division, "zero vector"),
-    "sums_over_wrong_index": (dim_wrong_axis, "wrong index"),
+    "sums_over_wrong_index": (dim_wrong_axis, "summing over i instead of j"),
     "reciprocal": (dim_reciprocal, "reciprocal"),
     "abs_instead_of_square": (dim_abs, "absolute values"),
     "norm_not_squared": (dim_norm_not_squared, r"\(squared\)"),

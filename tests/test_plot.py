@@ -268,6 +268,10 @@ def test_import_is_light() -> None:
         (torch.tensor([[0.0, float("inf")], [1.0, 1.0]]), r"W: contains NaN or infinite"),
         ("not a tensor", r"W: expected a tensor"),
         ([[1.0, 2.0], [3.0, 4.0]], r"W\[0\]: expected a torch tensor or numpy array"),
+        (torch.zeros(0, 2, 5), r"W: expected at least one instance, got shape \(0, 2, 5\)"),
+        (torch.zeros(2, 0), r"W: has no vectors to draw"),
+        (torch.zeros(3, 2, 0), r"W\[0\]: has no vectors to draw"),
+        ([random_w(2, 3), np.zeros((2, 0))], r"W\[1\]: has no vectors to draw"),
     ],
     ids=[
         "hidden_dim_3_2d",
@@ -284,6 +288,10 @@ def test_import_is_light() -> None:
         "inf",
         "string",
         "nested_python_lists",
+        "zero_instances",
+        "zero_features_2d",
+        "zero_features_3d",
+        "zero_features_in_list",
     ],
 )
 def test_bad_w_is_rejected(W, match: str) -> None:

@@ -1,0 +1,561 @@
+"""Valid but unusual implementations pass every check; the mistakes of issue 9 are named.
+
+For each check, VALID holds at least three correct implementations written differently from
+the reference (loops instead of einsum, Bernoulli instead of `rand <`, float64 internals, a
+scheduler from torch.optim.lr_scheduler, ...). MISTAKES holds the wrong implementations found
+by review (detached losses, in-place changes to inputs, float64 parameters, NaN, dependent
+data, misleading diagnoses) with the message each must get.
+"""
+
+import functools
+import math
+from collections.abc import Callable
+
+import einops
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from test_checks_reference import (
+    CHECKED,
+    ToyModel,
+    calculate_loss,
+    evaluate_test_loss,
+    generate_batch,
+    train,
+    warmup_cosine_lr,
+)
+from torch import nn
+
+import part4_utils
+
+# ------------------------------------------------------------------------------------------------
+# Valid variants
+# ------------------------------------------------------------------------------------------------
+
+
+@functools.cache
+def scheduler_curve(kind: str, steps: int, warmup: int = 0) -> list[float]:
+    """Multipliers of a torch.optim.lr_scheduler schedule at steps 0..steps (memoised)."""
+    optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
+    if kind == "cosine":
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+    elif kind == "linear":
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: s / steps)
+    else:
+        scheduler = torch.optim.lr_scheduler.SequentialLR(
+            optimizer,
+            [
+                torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: s / warmup),
+                torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps - warmup),
+            ],
+            milestones=[warmup],
+        )
+    curve = []
+    for _ in range(steps + 1):
+        curve.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return curve
+
+
+def warmup_from_interp(step, steps):
+    return float(np.interp(step, [0, steps], [0.0, 1.0]))
+
+
+def warmup_as_tensor(step, steps):
+    return torch.tensor(step, dtype=torch.float64) / steps
+
+
+def cosine_squared(step, steps):
+    return math.cos(math.pi * step / (2 * steps)) ** 2
+
+
+def cosine_float32(step, steps):
+    return float(0.5 * (1 + np.cos(np.float32(np.pi) * np.float32(step / steps))))
+
+
+def warmup_cosine_piecewise(step, steps, warmup_steps=2500):
+    progress = np.clip((step - warmup_steps) / (steps - warmup_steps), 0, 1)
+    return float(
+        np.where(step < warmup_steps, step / warmup_steps, np.cos(np.pi * progress / 2) ** 2)
+    )
+
+
+def generate_bernoulli(batch, inst, feats, p):
+    present = torch.bernoulli(torch.full((batch, inst, feats), p))
+    return F.normalize(torch.rand(batch, inst, feats) * present, dim=-1)
+
+
+def generate_per_instance_loop(batch, inst, feats, p):
+    columns = []
+    for _ in range(inst):
+        x = torch.rand(batch, feats).double()
+        x[torch.rand(batch, feats) >= p] = 0
+        norms = x.norm(dim=-1, keepdim=True)
+        columns.append(torch.where(norms > 0, x / norms, 0.0))
+    return torch.stack(columns, dim=1).float()
+
+
+def generate_with_distributions(batch, inst, feats, p):
+    values = torch.distributions.Uniform(0.0, 1.0).sample((batch, inst, feats))
+    present = torch.distributions.Bernoulli(probs=p).sample((batch, inst, feats)).bool()
+    x = values.masked_fill(~present, 0.0)
+    return x / torch.linalg.vector_norm(x, dim=-1, keepdim=True).clamp_min(1e-30)
+
+
+class LoopModel(nn.Module):
+    """Initialised instance by instance with xavier_normal_ on each (d, n) matrix; bmm forward."""
+
+    def __init__(self, n_inst, n_features=1000, d_hidden=2):
+        super().__init__()
+        self.W = nn.Parameter(
+            torch.stack(
+                [nn.init.xavier_normal_(torch.empty(d_hidden, n_features)) for _ in range(n_inst)]
+            )
+        )
+        self.b = nn.Parameter(torch.zeros(n_inst, n_features))
+
+    def forward(self, x):
+        by_inst = x.transpose(0, 1)
+        hidden = torch.bmm(by_inst, self.W.transpose(1, 2))
+        return torch.relu(torch.bmm(hidden, self.W) + self.b[:, None]).transpose(0, 1)
+
+
+class Float64Forward(ToyModel):
+    """Computes in float64 and returns float64."""
+
+    def forward(self, x):
+        W, b = self.W.double(), self.b.double()
+        hidden = torch.einsum("bif,idf->bid", x.double(), W)
+        return torch.relu(torch.einsum("bid,idf->bif", hidden, W) + b)
+
+
+class NormalInitModel(ToyModel):
+    """nn.init.normal_ with the Xavier std, and a forward through the Gram matrix W^T W."""
+
+    def __init__(self, n_inst, n_features=1000, d_hidden=2):
+        nn.Module.__init__(self)
+        std = math.sqrt(2 / (d_hidden + n_features))
+        self.W = nn.Parameter(nn.init.normal_(torch.empty(n_inst, d_hidden, n_features), std=std))
+        self.b = nn.Parameter(torch.zeros(n_inst, n_features))
+
+    def forward(self, x):
+        gram = einops.einsum(self.W, self.W, "inst d f, inst d g -> inst f g")
+        return F.relu(einops.einsum(x, gram, "batch inst f, inst f g -> batch inst g") + self.b)
+
+
+def loss_mse(out, batch):
+    return F.mse_loss(out, batch, reduction="none").sum(-1).mean(0)
+
+
+def loss_float64(out, batch):
+    return einops.reduce((batch.double() - out.double()) ** 2, "b i f -> b i", "sum").mean(0)
+
+
+def loss_vector_norm(out, batch):
+    return torch.linalg.vector_norm(batch - out, dim=-1).pow(2).mean(0)
+
+
+def train_lambda_lr(model, data, steps, warmup_steps=2500, lr=1e-3, weight_decay=1e-2):
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: warmup_cosine_lr(s, steps, warmup_steps)
+    )
+    for _ in range(steps):
+        optimizer.zero_grad(set_to_none=True)
+        F.mse_loss(model(data), data, reduction="sum").div(data.shape[0]).backward()
+        optimizer.step()
+        scheduler.step()
+    with torch.no_grad():
+        return calculate_loss(model(data), data)
+
+
+def train_returns_float64(model, data, steps, warmup_steps=2500, lr=1e-3, weight_decay=1e-2):
+    return train(model, data, steps, warmup_steps, lr, weight_decay).double()
+
+
+def train_model_zero_grad(model, data, steps, warmup_steps=2500, lr=1e-3, weight_decay=1e-2):
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    for step in range(steps):
+        optimizer.param_groups[0]["lr"] = lr * warmup_cosine_lr(step, steps, warmup_steps)
+        model.zero_grad()
+        losses = calculate_loss(model(data), data)
+        torch.autograd.backward(losses, torch.ones_like(losses))
+        optimizer.step()
+    return calculate_loss(model(data), data).detach()
+
+
+def dimensionality_gram(data):
+    gram = data @ data.mT
+    squared_norms = gram.diagonal(dim1=-2, dim2=-1)
+    return torch.where(squared_norms > 0, squared_norms**2 / gram.pow(2).sum(-1), 0.0)
+
+
+def dimensionality_loops(data):
+    flat = data.reshape(-1, *data.shape[-2:]).double()
+    out = torch.zeros(flat.shape[:-1], dtype=torch.float64)
+    for s, vectors in enumerate(flat):
+        for i, v in enumerate(vectors):
+            if v.norm() > 0:
+                out[s, i] = v.dot(v) / sum((v / v.norm()).dot(u) ** 2 for u in vectors)
+    return out.reshape(data.shape[:-1])
+
+
+def dimensionality_cosines(data):
+    norms = data.norm(dim=-1)
+    cosines = F.cosine_similarity(data[..., :, None, :], data[..., None, :, :], dim=-1, eps=1e-30)
+    weighted = (cosines * norms[..., None, :]).pow(2).sum(-1)
+    return torch.where(norms > 0, norms**2 / weighted.clamp_min(1e-30), 0.0)
+
+
+def evaluate_unchunked_float64(W, b, test_batch, chunk_size=1000):
+    x, W = test_batch.double(), W.double()
+    hidden = torch.einsum("idf,bf->bid", W, x)
+    out = torch.relu(torch.einsum("idf,bid->bif", W, hidden) + b.double())
+    return (x[:, None] - out).pow(2).sum(-1).mean(0)
+
+
+def evaluate_instance_loop(W, b, test_batch, chunk_size=1000):
+    losses = []
+    for W_i, b_i in zip(W, b, strict=True):
+        total = 0.0
+        for start in range(0, len(test_batch), chunk_size):
+            chunk = test_batch[start : start + chunk_size]
+            out = torch.relu(chunk @ W_i.T @ W_i + b_i)
+            total = total + (chunk - out).pow(2).sum()
+        losses.append(total / len(test_batch))
+    return torch.stack(losses)
+
+
+def evaluate_via_model(W, b, test_batch, chunk_size=1000):
+    model = ToyModel(W.shape[0], W.shape[2], W.shape[1])
+    model.load_state_dict({"W": W, "b": b})
+    sums = [
+        calculate_loss(model(chunk[:, None].expand(-1, W.shape[0], -1)), chunk[:, None])
+        * len(chunk)
+        for chunk in torch.split(test_batch, chunk_size)
+    ]
+    return torch.stack(sums).sum(0).detach() / len(test_batch)
+
+
+def pick_best_sorted(W, data, train_loss):
+    best = sorted(range(len(train_loss)), key=lambda i: float(train_loss[i]))[0]
+    return W[best].detach().clone(), data[:, best].clone()
+
+
+def pick_best_torch_min(W, data, train_loss):
+    best = torch.min(train_loss, dim=0).indices
+    return W.select(0, best), einops.rearrange(data, "b i f -> i b f")[best]
+
+
+def pick_best_numpy(W, data, train_loss):
+    best = int(np.argmin(train_loss.numpy()))
+    return W[best].double(), data[:, best].double()
+
+
+def hidden_matmul(W, data):
+    return data @ W.T
+
+
+def hidden_loops(W, data):
+    return torch.stack([torch.stack([w.dot(x) for w in W]) for x in data])
+
+
+def hidden_float64(W, data):
+    return torch.einsum("hf,bf->bh", W.double(), data.double())
+
+
+VALID = {
+    "test_linear_warmup_lr": [
+        warmup_from_interp,
+        warmup_as_tensor,
+        lambda s, n: scheduler_curve("linear", n)[s],
+    ],
+    "test_cosine_decay_lr": [
+        cosine_squared,
+        cosine_float32,
+        lambda s, n: scheduler_curve("cosine", n)[s],
+    ],
+    "test_warmup_cosine_lr": [
+        warmup_cosine_piecewise,
+        lambda s, n, w=2500: scheduler_curve("sequential", n, w)[s],
+        lambda s, n, w=2500: min(s / w, 0.5 * (1 + math.cos(math.pi * max(s - w, 0) / (n - w)))),
+    ],
+    "test_generate_batch": [
+        generate_bernoulli,
+        generate_per_instance_loop,
+        generate_with_distributions,
+    ],
+    "test_toy_model": [LoopModel, Float64Forward, NormalInitModel],
+    "test_calculate_loss": [loss_mse, loss_float64, loss_vector_norm],
+    "test_train": [train_lambda_lr, train_returns_float64, train_model_zero_grad],
+    "test_dimensionality": [dimensionality_gram, dimensionality_loops, dimensionality_cosines],
+    "test_evaluate_test_loss": [
+        evaluate_unchunked_float64,
+        evaluate_instance_loop,
+        evaluate_via_model,
+    ],
+    "test_pick_best": [pick_best_sorted, pick_best_torch_min, pick_best_numpy],
+    "test_hidden_datapoints": [hidden_matmul, hidden_loops, hidden_float64],
+}
+
+VALID_CASES = [(name, i) for name, variants in VALID.items() for i in range(len(variants))]
+
+
+def test_every_check_has_three_valid_variants() -> None:
+    assert set(VALID) == set(CHECKED)
+    assert all(len(v) >= 3 for v in VALID.values())
+
+
+@pytest.mark.parametrize(("name", "index"), VALID_CASES, ids=[f"{n}-{i}" for n, i in VALID_CASES])
+def test_valid_variant_passes(name: str, index: int, capsys) -> None:
+    check, _ = CHECKED[name]
+    check(VALID[name][index])
+    assert capsys.readouterr().out.strip() == f"All tests in `{name}` passed!"
+
+
+# ------------------------------------------------------------------------------------------------
+# Mistakes found in review, with the message each must get
+# ------------------------------------------------------------------------------------------------
+
+
+def old_course_warmup_cosine(step, steps, warmup_steps=2500):
+    if step < warmup_steps:
+        return step / warmup_steps
+    return math.cos(math.pi / 2 * (step - warmup_steps) / (steps - warmup_steps - 1))
+
+
+def coin_per_datapoint(batch, inst, feats, p):
+    present = torch.rand(batch, inst, 1) < p
+    x = torch.rand(batch, inst, feats) * present
+    return x / x.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+
+
+def fixed_count_per_datapoint(batch, inst, feats, p):
+    k = max(round(p * feats), 1)
+    order = torch.rand(batch, inst, feats).argsort(-1)
+    x = torch.rand(batch, inst, feats) * (order < k)
+    return x / x.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+
+
+def values_shared_by_instances(batch, inst, feats, p):
+    x = torch.rand(batch, 1, feats) * (torch.rand(batch, inst, feats) < p)
+    return x / x.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+
+
+def values_shared_by_datapoints(batch, inst, feats, p):
+    x = torch.rand(1, inst, feats) * (torch.rand(batch, inst, feats) < p)
+    return x / x.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+
+
+def mask_shared_by_datapoints(batch, inst, feats, p):
+    x = torch.rand(batch, inst, feats) * (torch.rand(1, inst, feats) < p)
+    return x / x.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+
+
+def mask_half_shared_by_instances(batch, inst, feats, p):
+    shared = torch.rand(batch, 1, feats) < p
+    own = torch.rand(batch, inst, feats) < p
+    present = torch.where(torch.rand(batch, inst, 1) < 0.5, shared, own)
+    x = torch.rand(batch, inst, feats) * present
+    return x / x.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+
+
+def second_half_repeats_first(batch, inst, feats, p):
+    half = generate_batch((batch + 1) // 2, inst, feats, p)
+    return torch.cat([half, half])[:batch]
+
+
+def dimensionality_in_place(data):
+    squared_norms = data.pow(2).sum(-1)
+    data /= squared_norms.sqrt().clamp_min(1e-12)[..., None]
+    overlaps = (data @ data.mT).pow(2) * squared_norms[..., None, :]
+    return squared_norms / overlaps.sum(-1).clamp_min(1e-30)
+
+
+def dimensionality_cos_squared(data):
+    units = data / data.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    denominator = (units @ units.mT).pow(2).sum(-1)
+    return torch.where(data.norm(dim=-1) > 0, 1 / denominator.clamp_min(1e-30), 0.0)
+
+
+def loss_detached(out, batch):
+    return calculate_loss(out.detach(), batch)
+
+
+def loss_no_grad(out, batch):
+    with torch.no_grad():
+        return calculate_loss(out, batch)
+
+
+def loss_in_place(out, batch):
+    return out.sub_(batch).pow(2).sum(-1).mean(0)
+
+
+def loss_half_detached(out, batch):
+    error = batch - out
+    return (error * error.detach()).sum(-1).mean(0)
+
+
+def loss_abs_batch(out, batch):
+    return (batch.abs() - out).pow(2).sum(-1).mean(0)
+
+
+def loss_numpy(out, batch):
+    return torch.from_numpy(((batch - out).detach().numpy() ** 2).sum(-1).mean(0))
+
+
+class Float64Parameters(ToyModel):
+    def __init__(self, n_inst, n_features=1000, d_hidden=2):
+        super().__init__(n_inst, n_features, d_hidden)
+        self.double()
+
+
+class DetachedForward(ToyModel):
+    def forward(self, x):
+        hidden = einops.einsum(x, self.W.detach(), "b i f, i d f -> b i d")
+        return F.relu(
+            einops.einsum(hidden, self.W.detach(), "b i d, i d f -> b i f") + self.b.detach()
+        )
+
+
+class HalfDetachedForward(ToyModel):
+    def forward(self, x):
+        hidden = einops.einsum(x, self.W.data, "b i f, i d f -> b i d")
+        return F.relu(einops.einsum(hidden, self.W, "b i d, i d f -> b i f") + self.b)
+
+
+class NaNModel(ToyModel):
+    def forward(self, x):
+        return super().forward(x) / (x.sum() * 0)
+
+
+def train_returns_nan(model, data, steps, warmup_steps=2500, lr=1e-3, weight_decay=1e-2):
+    return train(model, data, steps, warmup_steps, lr, weight_decay) * float("nan")
+
+
+def train_normalises_data_in_place(
+    model, data, steps, warmup_steps=2500, lr=1e-3, weight_decay=1e-2
+):
+    data *= 2
+    return train(model, data, steps, warmup_steps, lr, weight_decay)
+
+
+def train_quarter_cosine_and_feature_mean(
+    model, data, steps, warmup_steps=2500, lr=1e-3, weight_decay=1e-2
+):
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    for step in range(steps):
+        for group in optimizer.param_groups:
+            group["lr"] = lr * old_course_warmup_cosine(step, steps, warmup_steps)
+        optimizer.zero_grad()
+        (data - model(data)).pow(2).mean(-1).mean(0).sum().backward()
+        optimizer.step()
+    with torch.no_grad():
+        return calculate_loss(model(data), data)
+
+
+def evaluate_relu_on_hidden(W, b, test_batch, chunk_size=1000):
+    hidden = torch.relu(einops.einsum(test_batch, W, "b f, i d f -> b i d"))
+    out = torch.relu(einops.einsum(hidden, W, "b i d, i d f -> b i f") + b)
+    return (test_batch[:, None] - out).pow(2).sum(-1).mean(0)
+
+
+def evaluate_abs_output(W, b, test_batch, chunk_size=1000):
+    hidden = einops.einsum(test_batch, W, "b f, i d f -> b i d")
+    out = (einops.einsum(hidden, W, "b i d, i d f -> b i f") + b).abs()
+    return (test_batch[:, None] - out).pow(2).sum(-1).mean(0)
+
+
+def evaluate_normalises_in_place(W, b, test_batch, chunk_size=1000):
+    W /= W.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    return evaluate_test_loss(W, b, test_batch, chunk_size)
+
+
+MISTAKES: dict[str, list[tuple[str, Callable, str]]] = {
+    "test_warmup_cosine_lr": [
+        ("older_course_quarter_cosine", old_course_warmup_cosine, "older course's quarter cosine"),
+    ],
+    "test_generate_batch": [
+        ("one_coin_per_datapoint", coin_per_datapoint, "not one coin per datapoint"),
+        ("fixed_count_per_datapoint", fixed_count_per_datapoint, "not a fixed number"),
+        (
+            "values_shared_by_instances",
+            values_shared_by_instances,
+            "instances 0 and 1 have related values",
+        ),
+        ("values_shared_by_datapoints", values_shared_by_datapoints, "distinct datapoints"),
+        (
+            "mask_shared_by_datapoints",
+            mask_shared_by_datapoints,
+            "consecutive datapoints .*same features",
+        ),
+        (
+            "mask_half_shared_by_instances",
+            mask_half_shared_by_instances,
+            "instances 0 and 1 .*same features present",
+        ),
+        ("second_half_repeats_first", second_half_repeats_first, "distinct datapoints"),
+    ],
+    "test_dimensionality": [
+        ("mutates_data", dimensionality_in_place, "modified its input `data` in place"),
+        ("one_over_sum_of_cos_squared", dimensionality_cos_squared, "summing over i instead of j"),
+    ],
+    "test_calculate_loss": [
+        ("detached", loss_detached, "detached from the graph"),
+        ("no_grad", loss_no_grad, "detached from the graph"),
+        ("numpy", loss_numpy, "detached from the graph"),
+        ("in_place_sub", loss_in_place, "modified its input `out` in place"),
+        ("half_detached", loss_half_detached, "wrong gradient"),
+        ("abs_of_batch", loss_abs_batch, "any signs"),
+    ],
+    "test_toy_model": [
+        ("float64_parameters", Float64Parameters, "should be float32"),
+        ("detached_forward", DetachedForward, "detached from W and b"),
+        ("half_detached_forward", HalfDetachedForward, "wrong gradient for `W`"),
+    ],
+    "test_train": [
+        ("returns_nan", train_returns_nan, "returned NaN or infinite losses"),
+        ("mutates_data", train_normalises_data_in_place, "modified its input `data` in place"),
+        (
+            "older_course_schedule_and_feature_mean",
+            train_quarter_cosine_and_feature_mean,
+            "averages over features too.*; and .*quarter cosine",
+        ),
+    ],
+    "test_evaluate_test_loss": [
+        ("relu_on_hidden", evaluate_relu_on_hidden, "ReLU to the hidden vector"),
+        ("abs_output", evaluate_abs_output, "not abs"),
+        ("mutates_W", evaluate_normalises_in_place, "modified its input `W` in place"),
+    ],
+}
+
+MISTAKE_CASES = [(name, *m) for name, ms in MISTAKES.items() for m in ms]
+
+
+@pytest.mark.parametrize(
+    ("name", "label", "fn", "match"), MISTAKE_CASES, ids=[f"{c[0]}-{c[1]}" for c in MISTAKE_CASES]
+)
+def test_mistake_is_named(name: str, label: str, fn: Callable, match: str) -> None:
+    check, _ = CHECKED[name]
+    with pytest.raises(AssertionError, match=match):
+        check(fn)
+
+
+@pytest.mark.parametrize(
+    ("model_cls", "match"),
+    [(NaNModel, "contains NaN"), (Float64Parameters, "should be float32")],
+    ids=["nan_model", "float64_model"],
+)
+def test_train_names_a_broken_model(model_cls: type, match: str) -> None:
+    with pytest.raises(AssertionError, match=match):
+        part4_utils.test_train(train, model_cls)
+
+
+def test_messages_come_from_the_checks_not_from_inside_them() -> None:
+    """No mistake above reaches the student as an internal error: every one is an AssertionError."""
+    for name, _, fn, _ in MISTAKE_CASES:
+        check, _ = CHECKED[name]
+        with pytest.raises(AssertionError):
+            check(fn)
