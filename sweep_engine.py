@@ -34,13 +34,17 @@ accumulated in float64 (they are evaluated every ``LOSS_EVERY`` steps only).
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import hashlib
 import json
 import math
 import os
+import re
 import time
-from collections.abc import Callable
+import uuid
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,7 +92,9 @@ class SweepConfig:
     """Multiplier the warmup starts from (0 in the paper; 0.1 in the published replication)."""
 
     def __post_init__(self) -> None:
-        sizes = tuple(self.sizes)
+        for item in dataclasses.fields(self):
+            object.__setattr__(self, item.name, _plain(getattr(self, item.name)))
+        sizes = tuple(_plain(size) for size in self.sizes)
         object.__setattr__(self, "sizes", sizes)
         if not sizes:
             raise ValueError("sizes: got (), expected at least one dataset size")
@@ -97,6 +103,11 @@ class SweepConfig:
                 raise ValueError(f"sizes: got {sizes!r}, expected integers >= 1")
         if len(set(sizes)) != len(sizes):
             raise ValueError(f"sizes: got {sizes!r}, expected no duplicates")
+        if list(sizes) != sorted(sizes):
+            raise ValueError(
+                f"sizes: got {sizes!r}, expected increasing sizes such as {tuple(sorted(sizes))!r}"
+                " (results are indexed like sizes)"
+            )
         _check(
             _is_int(self.n_instances) and self.n_instances >= 1,
             "n_instances",
@@ -128,7 +139,7 @@ class SweepConfig:
             self.weight_decay,
             "a number >= 0",
         )
-        _check(_is_int(self.seed), "seed", self.seed, "an int")
+        _check(_is_int(self.seed) and self.seed >= 0, "seed", self.seed, "an int >= 0")
         _check(
             _is_real(self.warmup_start) and 0 <= self.warmup_start <= 1,
             "warmup_start",
@@ -148,6 +159,16 @@ class SweepConfig:
 
 _KEY_DEFAULTS: dict[str, object] = {"warmup_start": 0.0}
 """Fields added after caches existed: left out of ``key()`` at their default, so old keys hold."""
+
+
+def _plain(value: object) -> object:
+    """numpy scalars as Python numbers: integers exactly, floats as the shortest decimal that
+    reads back as the same numpy value (``np.float32(1e-3)`` becomes ``1e-3``)."""
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(str(value))
+    return value
 
 
 def _is_int(value: object) -> bool:
@@ -232,6 +253,13 @@ class SweepResult:
     loss_history: Float[Tensor, "record size inst"] | None
     history_steps: Int[Tensor, " record"] | None
     sparse_data: SparseData = field(repr=False)
+    snapshot_steps: Int[Tensor, " snap"] | None = None
+    """Steps of the weight snapshots: the snapshot at step s holds the weights before update s
+    (s = config.steps: the final weights); None when no snapshots were asked for."""
+    W_snapshots: list[Float[Tensor, "snap inst d_hidden feats"]] | None = field(
+        default=None, repr=False
+    )
+    b_snapshots: list[Float[Tensor, "snap inst feats"]] | None = field(default=None, repr=False)
 
     def data(self, size_index: int) -> Float[Tensor, "batch inst feats"]:
         """Dense training data of size ``config.sizes[size_index]``."""
@@ -251,6 +279,21 @@ def lr_multiplier(step: int, steps: int, warmup_steps: int, warmup_start: float 
     if step < warmup_steps:
         return warmup_start + (1.0 - warmup_start) * step / warmup_steps
     return 0.5 * (1.0 + math.cos(math.pi * (step - warmup_steps) / (steps - warmup_steps)))
+
+
+def log_spaced_steps(steps: int, count: int = 20) -> list[int]:
+    """``count`` distinct, increasing steps from 0 to ``steps`` (both included), log-spaced in
+    between (as far as distinct integers allow): snapshot steps for :func:`run_sweep`."""
+    _check(_is_int(steps) and steps >= 1, "steps", steps, "an int >= 1")
+    _check(
+        _is_int(count) and 2 <= count <= steps + 1, "count", count, f"an int in [2, {steps + 1}]"
+    )
+    chosen = [0]
+    targets = np.geomspace(1, steps, count - 1)
+    for j, target in enumerate(targets):
+        low, high = chosen[-1] + 1, steps - (count - 2 - j)
+        chosen.append(min(max(round(float(target)), low), high))
+    return chosen
 
 
 def generate_data(
@@ -716,7 +759,11 @@ def _kernel_data(
 
 @dataclass
 class TrainState:
-    """Weights and AdamW moments of every size (lists like ``config.sizes``) after ``step``."""
+    """Weights and AdamW moments of every size (lists like ``config.sizes``) after ``step``.
+
+    ``history``: (size, inst) train losses recorded at ``history_steps``; ``snapshots``: weights
+    W (size, inst, d_hidden, feats) and b (size, inst, feats) taken at ``snapshot_steps``.
+    """
 
     step: int
     W: list[Tensor]
@@ -727,6 +774,8 @@ class TrainState:
     vb: list[Tensor]
     history: list[Tensor]
     history_steps: list[int]
+    snapshots: list[tuple[Tensor, Tensor]] = field(default_factory=list)
+    snapshot_steps: list[int] = field(default_factory=list)
 
     @classmethod
     def fresh(cls, W: list[Tensor], b: list[Tensor]) -> TrainState:
@@ -754,6 +803,12 @@ class _Backend:
 
     def state(self, step: int) -> TrainState:
         """Snapshot of the current weights and moments (history left empty)."""
+        raise NotImplementedError
+
+    def weights(
+        self,
+    ) -> tuple[Float[Tensor, "size inst d_hidden feats"], Float[Tensor, "size inst feats"]]:
+        """A CPU copy of the current W and b of every model."""
         raise NotImplementedError
 
     def final_loss(self) -> Tensor:
@@ -791,6 +846,11 @@ class _NumbaBackend(_Backend):
 
     def final_loss(self) -> Tensor:
         return self.advance(0, 0, np.zeros(0))
+
+    def weights(self) -> tuple[Tensor, Tensor]:
+        W = torch.from_numpy(self.W.copy())
+        b = torch.from_numpy(self.b.copy())
+        return W.view(*self.shape, *W.shape[1:]), b.view(*self.shape, -1)
 
     def state(self, step: int) -> TrainState:
         split = lambda a: list(torch.from_numpy(a.copy()).split(self.shape[1]))  # noqa: E731
@@ -865,6 +925,10 @@ class _TorchBackend(_Backend):
         with torch.no_grad():
             return torch.stack(self._losses()).cpu().float()
 
+    def weights(self) -> tuple[Tensor, Tensor]:
+        stack = lambda ps: torch.stack([p.detach() for p in ps]).cpu()  # noqa: E731
+        return stack(self.W), stack(self.b)
+
     def state(self, step: int) -> TrainState:
         get = lambda ts: [t.detach().cpu().clone() for t in ts]  # noqa: E731
         moment = lambda ps, key: [self.opt.state[p][key].cpu().clone() for p in ps]  # noqa: E731
@@ -887,22 +951,11 @@ def torch_model_loss(
     return (data - out).square().sum(dim=-1).mean(dim=0)
 
 
-# ----------------------------------------------------------------------------- driver and cache
+# ----------------------------------------------------------------------------- driver
 
 
 def _after_checkpoint(step: int) -> None:
     """Called after every checkpoint is written (a hook for tests that simulate interruption)."""
-
-
-def _save_atomic(obj: object, path: Path) -> None:
-    """torch.save to a temporary file beside ``path``, then rename it into place."""
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def _state_dict(state: TrainState, backend: str) -> dict:
-    return dataclasses.asdict(state) | {"backend": backend}
 
 
 def _choose_backend(backend: str) -> tuple[str, torch.device]:
@@ -915,9 +968,40 @@ def _choose_backend(backend: str) -> tuple[str, torch.device]:
     raise ValueError(f"backend: got {backend!r}, expected 'auto', 'numba' or 'torch'")
 
 
-def _chunk_end(step: int, steps: int, every: list[int]) -> int:
-    """The next step after ``step`` that is a multiple of any of ``every``, capped at ``steps``."""
-    return min([steps] + [(step // e + 1) * e for e in every])
+def _chunk_end(step: int, steps: int, every: list[int], stops: Sequence[int] = ()) -> int:
+    """The next step after ``step`` that is a multiple of any of ``every`` or one of the sorted
+    ``stops``, capped at ``steps``."""
+    following = stops[bisect.bisect_right(stops, step) :][:1]
+    return min([steps, *following] + [(step // e + 1) * e for e in every])
+
+
+def _check_options(
+    record_every: object, checkpoint_every: object, snapshot_steps: object, steps: int
+) -> tuple[int, ...] | None:
+    """Validate run_sweep's options; return the snapshot steps as a tuple (or None)."""
+    _check(
+        record_every is None or (_is_int(record_every) and record_every >= 1),
+        "record_every",
+        record_every,
+        "None or an int >= 1",
+    )
+    _check(
+        _is_int(checkpoint_every) and checkpoint_every >= 1,
+        "checkpoint_every",
+        checkpoint_every,
+        "an int >= 1",
+    )
+    if snapshot_steps is None:
+        return None
+    snaps = tuple(_plain(s) for s in snapshot_steps)
+    ok = bool(snaps) and all(_is_int(s) and 0 <= s <= steps for s in snaps)
+    _check(
+        ok and all(a < b for a, b in zip(snaps, snaps[1:])),
+        "snapshot_steps",
+        snapshot_steps,
+        f"increasing ints in [0, steps = {steps}], such as log_spaced_steps({steps})",
+    )
+    return snaps
 
 
 def run_sweep(
@@ -928,6 +1012,7 @@ def run_sweep(
     progress: bool = True,
     record_every: int | None = 100,
     checkpoint_every: int = 5000,
+    snapshot_steps: Sequence[int] | None = None,
 ) -> SweepResult:
     """Train (or load from ``cache_dir``) every (size, instance) model of ``config``.
 
@@ -935,68 +1020,101 @@ def run_sweep(
     "auto" (torch on CUDA, else numba). Records the train loss every ``record_every`` steps
     (loss of the weights before that step's update), checkpoints to
     ``cache_dir/<key>.partial.pt`` every ``checkpoint_every`` steps and resumes from it.
+    ``snapshot_steps`` (increasing, in [0, steps]; see :func:`log_spaced_steps`): also keep W and
+    b before each of these updates (``steps``: the final weights), in ``result.W_snapshots`` and
+    ``result.b_snapshots``; they are cached in a file of their own, ``<key>.snapshots-<hash of
+    the steps>.pt``, and a cached sweep without that file is trained again to get them.
+
+    Faults: an unreadable cache or checkpoint file, or one written for another config, is
+    reported by name, moved aside to ``<name>.corrupt`` and rebuilt; a cache directory that cannot
+    be written, or a failed save, gives a warning and the result is still returned. Training
+    stops with ``FloatingPointError`` at the first non-finite train loss (nothing is cached).
     """
     name, device = _choose_backend(backend)
-    if record_every is not None and record_every < 1:
-        raise ValueError(f"record_every: got {record_every!r}, expected None or an int >= 1")
-    if checkpoint_every < 1:
-        raise ValueError(f"checkpoint_every: got {checkpoint_every!r}, expected an int >= 1")
-    final_path = partial_path = None
-    if cache_dir is not None:
-        Path(cache_dir).mkdir(parents=True, exist_ok=True)
-        final_path = Path(cache_dir) / f"{config.key()}.pt"
-        partial_path = Path(cache_dir) / f"{config.key()}.partial.pt"
-        if final_path.exists():
-            return _load_result(config, final_path)
+    snaps = _check_options(record_every, checkpoint_every, snapshot_steps, config.steps)
+    cache = None if cache_dir is None else _Cache(Path(cache_dir), config, snaps)
+    if cache is not None:
+        cached = cache.load_result()
+        if cached is not None:
+            return cached
+        if not cache.prepare_for_writing():
+            cache = None
     sparse, W0, b0 = build_problem(config)
-    state = TrainState.fresh(W0, b0)
-    if partial_path is not None and partial_path.exists():
-        saved = torch.load(partial_path, weights_only=True)
-        if saved.pop("backend") == name:
-            state = TrainState(**saved)
-            print(f"Resuming sweep from step {state.step}: {partial_path}")
+    state = cache.load_checkpoint(name, record_every) if cache is not None else None
+    state = state or TrainState.fresh(W0, b0)
     engine: _Backend = (
         _NumbaBackend(config, sparse, state)
         if name == "numba"
         else _TorchBackend(config, sparse, state, device)
     )
-    on_chunk = _checkpointer(config, engine, state, partial_path, checkpoint_every, name)
+    on_chunk = _checkpointer(config, engine, state, cache, checkpoint_every, name)
     history, history_steps = _train(
-        config, engine, state, progress, record_every, checkpoint_every, on_chunk
+        config, engine, state, progress, record_every, snaps, checkpoint_every, on_chunk
     )
+    result = _result(config, engine, state, sparse, history, history_steps)
+    if cache is not None:
+        cache.save_result(result, record_every)
+    return result
+
+
+def _result(
+    config: SweepConfig,
+    engine: _Backend,
+    state: TrainState,
+    sparse: SparseData,
+    history: Tensor | None,
+    history_steps: Tensor | None,
+) -> SweepResult:
+    """The finished sweep: final weights and loss, history and snapshots (if any)."""
     final = engine.state(config.steps)
-    result = SweepResult(
+    train_loss = engine.final_loss()
+    _check_finite(train_loss, config.steps, config)
+    snapshot_steps = W_snapshots = b_snapshots = None
+    if state.snapshot_steps:
+        snapshot_steps = torch.tensor(state.snapshot_steps)
+        W_all = torch.stack([W for W, _ in state.snapshots], dim=1)
+        b_all = torch.stack([b for _, b in state.snapshots], dim=1)
+        W_snapshots, b_snapshots = list(W_all.unbind(0)), list(b_all.unbind(0))
+    return SweepResult(
         config=config,
         W=final.W,
         b=final.b,
-        train_loss=engine.final_loss(),
+        train_loss=train_loss,
         loss_history=history,
         history_steps=history_steps,
         sparse_data=sparse,
+        snapshot_steps=snapshot_steps,
+        W_snapshots=W_snapshots,
+        b_snapshots=b_snapshots,
     )
-    if final_path is not None:
-        _save_atomic(_result_dict(result, record_every), final_path)
-        partial_path.unlink(missing_ok=True)
-    return result
+
+
+def _check_finite(loss: Float[Tensor, "size inst"], step: int, config: SweepConfig) -> None:
+    """Stop training at the first non-finite train loss, naming the step and sizes."""
+    bad = ~torch.isfinite(loss).all(dim=1)
+    if bad.any():
+        sizes = [size for size, b in zip(config.sizes, bad.tolist()) if b]
+        raise FloatingPointError(
+            f"train loss is not finite at step {step} for sizes {sizes}: training diverged "
+            f"(lr = {config.lr}, weight_decay = {config.weight_decay}); nothing was cached"
+        )
 
 
 def _checkpointer(
     config: SweepConfig,
     engine: _Backend,
     state: TrainState,
-    path: Path | None,
+    cache: _Cache | None,
     every: int,
     backend: str,
 ) -> Callable[[int], None]:
     """on_chunk(step): writes a checkpoint when ``step`` is a multiple of ``every``."""
 
     def on_chunk(step: int) -> None:
-        if path is None or step % every or step >= config.steps:
+        if cache is None or step % every or step >= config.steps:
             return
-        snapshot = engine.state(step)
-        snapshot.history, snapshot.history_steps = state.history, state.history_steps
-        _save_atomic(_state_dict(snapshot, backend), path)
-        _after_checkpoint(step)
+        if cache.save_checkpoint(engine.state(step), state, backend):
+            _after_checkpoint(step)
 
     return on_chunk
 
@@ -1007,10 +1125,11 @@ def _train(
     state: TrainState,
     progress: bool,
     record_every: int | None,
+    snapshot_steps: tuple[int, ...] | None,
     checkpoint_every: int,
     on_chunk: Callable[[int], None],
 ) -> tuple[Tensor | None, Tensor | None]:
-    """Chunked training loop with progress bar, loss records and checkpoints."""
+    """Chunked training loop with progress bar, loss records, snapshots and checkpoints."""
     lrs = np.array(
         [
             config.lr * lr_multiplier(s, config.steps, config.warmup_steps, config.warmup_start)
@@ -1018,13 +1137,18 @@ def _train(
         ]
     )
     every = [LOSS_EVERY, checkpoint_every] + ([record_every] if record_every else [])
+    snaps = snapshot_steps or ()
     step = state.step
     with tqdm(
         total=config.steps, initial=step, disable=not progress, unit="step", desc="sweep"
     ) as bar:
         while step < config.steps:
-            end = _chunk_end(step, config.steps, every)
+            if step in snaps:
+                state.snapshots.append(engine.weights())
+                state.snapshot_steps.append(step)
+            end = _chunk_end(step, config.steps, every, snaps)
             loss = engine.advance(step, end - step, lrs[step:end])
+            _check_finite(loss, step, config)
             if record_every and step % record_every == 0:
                 state.history.append(loss)
                 state.history_steps.append(step)
@@ -1032,14 +1156,411 @@ def _train(
             bar.update(end - step)
             step = end
             on_chunk(step)
+    if config.steps in snaps:
+        state.snapshots.append(engine.weights())
+        state.snapshot_steps.append(config.steps)
     if not record_every:
         return None, None
     return torch.stack(state.history), torch.tensor(state.history_steps)
 
 
+# ----------------------------------------------------------------------------- cache files
+#
+# <key>.pt                    the finished sweep (config, weights, losses, history, data)
+# <key>.snapshots-<h>.pt      its weight snapshots at the steps whose hash is <h>
+# <key>.partial.pt            the latest checkpoint: config, step, weights and moments, and the
+#                             name of the newest segment
+# <key>.seg-<run>-<step>.pt   the loss records and snapshots taken since the previous checkpoint
+#                             of run <run>, and the name of the previous segment
+#
+# A checkpoint writes its state and only the records that are new, so its cost does not grow
+# with the step. Every file stores the config and is checked (config and shapes) before use.
+
+
+class _Unusable(Exception):
+    """A cache file that cannot be used; the message says why."""
+
+
+def _stored_config(saved: object) -> SweepConfig | None:
+    """The config stored in a loaded file (None if missing or invalid)."""
+    stored = saved.get("config") if isinstance(saved, dict) else None
+    if not isinstance(stored, dict):
+        return None
+    try:
+        return SweepConfig(**(_KEY_DEFAULTS | stored))
+    except (TypeError, ValueError):
+        return None
+
+
+def _read(path: Path, config: SweepConfig) -> dict:
+    """A file's dict, loaded with ``weights_only=True``; raises _Unusable when it is unreadable
+    or stores another config."""
+    try:
+        saved = torch.load(path, weights_only=True)
+    except Exception as error:  # noqa: BLE001 - torch raises many types for damaged files
+        raise _Unusable(f"unreadable ({type(error).__name__})") from None
+    stored = _stored_config(saved)
+    if stored is None:
+        raise _Unusable("stores no valid config (damaged, or written by an older engine)")
+    if stored != config:
+        differ = [
+            f.name
+            for f in dataclasses.fields(config)
+            if getattr(stored, f.name) != getattr(config, f.name)
+        ]
+        raise _Unusable(f"written for another config (differs in {', '.join(differ)})")
+    return saved
+
+
+def _require(ok: bool, reason: str) -> None:
+    if not ok:
+        raise _Unusable(reason)
+
+
+def _is_tensor(value: object, shape: Sequence[int], dtype: torch.dtype = torch.float32) -> bool:
+    return isinstance(value, Tensor) and value.dtype == dtype and tuple(value.shape) == tuple(shape)
+
+
+def _require_list(saved: dict, name: str, n: int, shape: Sequence[int]) -> None:
+    """saved[name] is a list of n float32 tensors of ``shape``."""
+    value = saved.get(name)
+    ok = isinstance(value, list | tuple) and len(value) == n
+    _require(ok and all(_is_tensor(t, shape) for t in value), f"{name} has the wrong shapes")
+
+
+def _require_records(values: object, steps: object, shape: Sequence[int], name: str) -> None:
+    """``values`` (k, *shape) float32 records at the int64 ``steps`` (k,)."""
+    ok = isinstance(steps, Tensor) and steps.dtype == torch.int64 and steps.dim() == 1
+    _require(ok and _is_tensor(values, (len(steps), *shape)), f"{name} has the wrong shapes")
+
+
+def _check_result_file(saved: dict, config: SweepConfig) -> None:
+    """Shapes of a finished sweep's file, against ``config``."""
+    S, inst, m, n = len(config.sizes), config.n_instances, config.d_hidden, config.n_features
+    _require_list(saved, "W", S, (inst, m, n))
+    _require_list(saved, "b", S, (inst, n))
+    _require(_is_tensor(saved.get("train_loss"), (S, inst)), "train_loss has the wrong shape")
+    if saved.get("loss_history") is not None:
+        _require_records(saved["loss_history"], saved.get("history_steps"), (S, inst), "history")
+    data = saved.get("sparse_data")
+    _require(
+        isinstance(data, dict) and set(data) == {f.name for f in dataclasses.fields(SparseData)},
+        "sparse_data is missing",
+    )
+    rows = np.concatenate([[0], np.cumsum(np.asarray(config.sizes) * inst)])
+    offsets = data["row_offsets"]
+    ok = isinstance(offsets, Tensor) and offsets.tolist() == rows.tolist()
+    ok = ok and (data["n_instances"], data["n_features"]) == (inst, n)
+    ok = ok and isinstance(data["row_ptr"], Tensor) and data["row_ptr"].shape == (rows[-1] + 1,)
+    nnz = int(data["row_ptr"][-1]) if ok else -1
+    ok = ok and _is_tensor(data["feat"], (nnz,), torch.int32) and _is_tensor(data["val"], (nnz,))
+    _require(ok, "sparse_data has the wrong shapes")
+
+
+def _check_snapshot_file(saved: dict, config: SweepConfig, snaps: tuple[int, ...]) -> None:
+    """Shapes and steps of a snapshot file, against ``config`` and the requested steps."""
+    S, inst, m, n = len(config.sizes), config.n_instances, config.d_hidden, config.n_features
+    steps = saved.get("snapshot_steps")
+    _require(isinstance(steps, Tensor) and steps.tolist() == list(snaps), "other snapshot steps")
+    _require_list(saved, "W_snapshots", S, (len(snaps), inst, m, n))
+    _require_list(saved, "b_snapshots", S, (len(snaps), inst, n))
+
+
+def _check_checkpoint(saved: dict, config: SweepConfig) -> None:
+    """Step, backend and shapes of a checkpoint, against ``config``."""
+    S, inst, m, n = len(config.sizes), config.n_instances, config.d_hidden, config.n_features
+    step = saved.get("step")
+    _require(_is_int(step) and 0 < step < config.steps, f"step {step!r} is out of range")
+    for name in ("W", "mW", "vW"):
+        _require(_is_tensor(saved.get(name), (S, inst, m, n)), f"{name} has the wrong shape")
+    for name in ("b", "mb", "vb"):
+        _require(_is_tensor(saved.get(name), (S, inst, n)), f"{name} has the wrong shape")
+    _require(isinstance(saved.get("backend"), str), "backend is missing")
+
+
+def _check_segment(saved: dict, config: SweepConfig, limit: int) -> None:
+    """Shapes and steps of a segment that should end at or before step ``limit``."""
+    S, inst, m, n = len(config.sizes), config.n_instances, config.d_hidden, config.n_features
+    start, end = saved.get("start"), saved.get("end")
+    ok = _is_int(start) and _is_int(end) and 0 <= start < end <= limit
+    _require(ok, "its steps do not fit the checkpoint")
+    _require_records(saved.get("history"), saved.get("history_steps"), (S, inst), "history")
+    _require_records(
+        saved.get("W_snapshots"), saved.get("snapshot_steps"), (S, inst, m, n), "W_snapshots"
+    )
+    _require_records(saved.get("b_snapshots"), saved.get("snapshot_steps"), (S, inst, n), "b")
+    for name in ("history_steps", "snapshot_steps"):
+        _require(all(start <= s < end for s in saved[name].tolist()), f"{name} out of range")
+
+
+def _dead_tmp(path: Path) -> bool:
+    """Whether ``path`` is a temporary file (``*.tmp<pid>``) of a process that has ended."""
+    match = re.fullmatch(r".*\.tmp(\d+)", path.name)
+    if match is None:
+        return False
+    try:
+        os.kill(int(match.group(1)), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError):  # another user's process, or not a pid
+        pass
+    return False
+
+
+def _save_atomic(obj: object, path: Path) -> None:
+    """torch.save to a temporary file beside ``path``, then rename it into place; the temporary
+    file is removed if anything fails."""
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class _Cache:
+    """The cache files of one config in one directory (see the layout above)."""
+
+    def __init__(self, directory: Path, config: SweepConfig, snaps: tuple[int, ...] | None) -> None:
+        self.dir, self.config, self.snaps = directory, config, snaps
+        key = config.key()
+        self.key = key
+        self.result_path = directory / f"{key}.pt"
+        self.partial_path = directory / f"{key}.partial.pt"
+        digest = hashlib.sha256(json.dumps(list(snaps or ())).encode()).hexdigest()[:12]
+        self.snapshot_path = directory / f"{key}.snapshots-{digest}.pt"
+        self.run = uuid.uuid4().hex[:8]
+        self.last_segment: str | None = None
+        self.saved_records = (0, 0)
+        self.segment_end = 0
+        self.checkpoints_failed = False
+
+    # ---- reading
+
+    def _set_aside(self, path: Path, reason: str, then: str) -> None:
+        """Warn that ``path`` cannot be used and move it to ``<name>.corrupt``."""
+        aside = path.with_name(path.name + ".corrupt")
+        try:
+            os.replace(path, aside)
+            moved = f"moved aside to {aside.name}"
+        except OSError as error:
+            moved = f"could not be moved aside ({error.strerror})"
+        warnings.warn(f"{path}: {reason}; {moved}; {then}", stacklevel=4)
+
+    def load_result(self) -> SweepResult | None:
+        """The cached sweep (with the requested snapshots), or None if it must be trained."""
+        if not self.result_path.exists():
+            return None
+        start = time.perf_counter()
+        try:
+            saved = _read(self.result_path, self.config)
+            _check_result_file(saved, self.config)
+        except _Unusable as error:
+            self._set_aside(self.result_path, str(error), "training the sweep again")
+            return None
+        snapshots = self._load_snapshots()
+        if self.snaps is not None and snapshots is None:
+            return None
+        print(f"Loaded sweep from cache in {time.perf_counter() - start:.2f} s: {self.result_path}")
+        extra = {} if snapshots is None else snapshots
+        return SweepResult(
+            config=self.config,
+            W=saved["W"],
+            b=saved["b"],
+            train_loss=saved["train_loss"],
+            loss_history=saved["loss_history"],
+            history_steps=saved["history_steps"],
+            sparse_data=SparseData(**saved["sparse_data"]),
+            **extra,
+        )
+
+    def _load_snapshots(self) -> dict | None:
+        """The requested snapshots from their file, or None (none asked for, or not usable)."""
+        if self.snaps is None:
+            return None
+        if not self.snapshot_path.exists():
+            print(f"No cached snapshots at these steps ({self.snapshot_path.name}): training again")
+            return None
+        try:
+            saved = _read(self.snapshot_path, self.config)
+            _check_snapshot_file(saved, self.config, self.snaps)
+        except _Unusable as error:
+            self._set_aside(self.snapshot_path, str(error), "training the sweep again")
+            return None
+        names = ("snapshot_steps", "W_snapshots", "b_snapshots")
+        return {name: saved[name] for name in names}
+
+    def load_checkpoint(self, backend: str, record_every: int | None) -> TrainState | None:
+        """The checkpoint's state with its records, or None (start from step 0)."""
+        if not self.partial_path.exists():
+            return None
+        try:
+            saved = _read(self.partial_path, self.config)
+            _check_checkpoint(saved, self.config)
+            segments = self._read_segments(saved.get("last_segment"), saved["step"])
+        except _Unusable as error:
+            self._set_aside(self.partial_path, str(error), "starting from step 0")
+            return None
+        if saved["backend"] != backend:
+            print(
+                f"{self.partial_path} was written by the {saved['backend']} backend: starting over"
+            )
+            return None
+        state = TrainState(
+            saved["step"],
+            *(list(saved[k].unbind(0)) for k in ("W", "b", "mW", "vW", "mb", "vb")),
+            [],
+            [],
+        )
+        if not self._restore_records(state, segments, record_every):
+            print(
+                f"{self.partial_path} lacks records for this record_every / snapshot_steps: "
+                "starting over"
+            )
+            return None
+        self.last_segment = saved.get("last_segment")
+        print(f"Resuming sweep from step {state.step}: {self.partial_path}")
+        return state
+
+    def _read_segments(self, name: object, step: int) -> list[dict]:
+        """The chain of segments ending at ``step``, oldest first; raises _Unusable naming the
+        bad segment (which is moved aside)."""
+        segments, end = [], step
+        pattern = rf"{self.key}\.seg-[0-9a-f]+-\d+\.pt"
+        while name is not None:  # terminates: each segment must end before the next one starts
+            _require(isinstance(name, str) and re.fullmatch(pattern, name), "bad segment name")
+            path = self.dir / name
+            _require(path.exists(), f"its segment {name} is missing")
+            try:
+                saved = _read(path, self.config)
+                _check_segment(saved, self.config, end)
+            except _Unusable as error:
+                self._set_aside(path, str(error), "its checkpoint cannot be used")
+                raise _Unusable(f"its segment {name} is unusable") from None
+            segments.append(saved)
+            name, end = saved.get("previous"), saved["start"]
+        _require(end == 0, "its segments do not reach back to step 0")
+        return segments[::-1]
+
+    def _restore_records(
+        self, state: TrainState, segments: list[dict], record_every: int | None
+    ) -> bool:
+        """Fill ``state``'s history and snapshots with the ones this run records before its
+        step, from ``segments``; False if some are missing."""
+        losses, weights = {}, {}
+        for seg in segments:
+            losses.update(zip(seg["history_steps"].tolist(), seg["history"]))
+            pairs = zip(seg["W_snapshots"], seg["b_snapshots"])
+            weights.update(zip(seg["snapshot_steps"].tolist(), pairs))
+        wanted = list(range(0, state.step, record_every)) if record_every else []
+        snaps = [s for s in self.snaps or () if s < state.step]
+        if not (set(wanted) <= set(losses) and set(snaps) <= set(weights)):
+            return False
+        state.history, state.history_steps = [losses[s] for s in wanted], wanted
+        state.snapshots, state.snapshot_steps = [weights[s] for s in snaps], snaps
+        self.saved_records = (len(wanted), len(snaps))
+        self.segment_end = segments[-1]["end"] if segments else 0
+        return True
+
+    # ---- writing
+
+    def prepare_for_writing(self) -> bool:
+        """Check that the directory can be written (warn and return False if not), and remove
+        temporary files left by processes that have ended."""
+        probe = self.dir / f".write-test-{self.run}.tmp{os.getpid()}"
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            probe.write_bytes(b"ok")
+            probe.unlink()
+        except OSError as error:
+            warnings.warn(
+                f"cache_dir {self.dir} cannot be written ({error.strerror}): training without "
+                "checkpoints, and the result will not be cached",
+                stacklevel=3,
+            )
+            return False
+        for path in self.dir.glob("*.tmp*"):
+            if _dead_tmp(path):
+                path.unlink(missing_ok=True)
+        return True
+
+    def _save(self, obj: dict, path: Path, what: str) -> bool:
+        """Save ``obj`` atomically to ``path``; on failure warn (naming the file) and return
+        False."""
+        try:
+            _save_atomic(obj | {"config": dataclasses.asdict(self.config)}, path)
+        except (OSError, RuntimeError) as error:
+            warnings.warn(f"could not write {what} {path}: {error}", stacklevel=4)
+            return False
+        return True
+
+    def save_checkpoint(self, snapshot: TrainState, state: TrainState, backend: str) -> bool:
+        """Write the records taken since the last checkpoint as a segment, then the weights and
+        moments in ``snapshot``; after a failure, warn once and write no more checkpoints."""
+        if self.checkpoints_failed:
+            return False
+        n_hist, n_snap = self.saved_records
+        if len(state.history) > n_hist or len(state.snapshots) > n_snap:
+            name = f"{self.key}.seg-{self.run}-{snapshot.step}.pt"
+            steps = (self.segment_end, snapshot.step)
+            segment = _segment(state, n_hist, n_snap, steps, self.last_segment)
+            if not self._save(segment, self.dir / name, "checkpoint segment"):
+                self.checkpoints_failed = True
+                return False
+            self.last_segment, self.segment_end = name, snapshot.step
+            self.saved_records = (len(state.history), len(state.snapshots))
+        stack = lambda ts: torch.stack(ts)  # noqa: E731
+        payload = {
+            "step": snapshot.step,
+            "backend": backend,
+            "last_segment": self.last_segment,
+            **{k: stack(getattr(snapshot, k)) for k in ("W", "b", "mW", "vW", "mb", "vb")},
+        }
+        if not self._save(payload, self.partial_path, "checkpoint"):
+            self.checkpoints_failed = True
+            return False
+        return True
+
+    def save_result(self, result: SweepResult, record_every: int | None) -> None:
+        """Cache the finished sweep (and its snapshots), then remove the checkpoint files; on a
+        failed save, warn and keep the checkpoint."""
+        ok = self._save(_result_dict(result, record_every), self.result_path, "sweep cache")
+        if ok and result.snapshot_steps is not None:
+            snapshots = {
+                "snapshot_steps": result.snapshot_steps,
+                "W_snapshots": result.W_snapshots,
+                "b_snapshots": result.b_snapshots,
+            }
+            ok = self._save(snapshots, self.snapshot_path, "snapshot cache")
+        if ok:
+            self.partial_path.unlink(missing_ok=True)
+            for path in self.dir.glob(f"{self.key}.seg-*.pt"):
+                path.unlink(missing_ok=True)
+
+
+def _segment(
+    state: TrainState, n_hist: int, n_snap: int, steps: tuple[int, int], previous: str | None
+) -> dict:
+    """The records of ``state`` from index n_hist (history) and n_snap (snapshots) on, taken at
+    steps ``steps[0] <= s < steps[1]``; ``previous`` names the segment before it."""
+    S, (inst, m, n) = len(state.W), state.W[0].shape
+    W_snaps = [W for W, _ in state.snapshots[n_snap:]]
+    b_snaps = [b for _, b in state.snapshots[n_snap:]]
+    stack = lambda ts, *shape: torch.stack(ts) if ts else torch.zeros(0, *shape)  # noqa: E731
+    return {
+        "start": steps[0],
+        "end": steps[1],
+        "previous": previous,
+        "history": stack(state.history[n_hist:], S, inst),
+        "history_steps": torch.tensor(state.history_steps[n_hist:], dtype=torch.int64),
+        "W_snapshots": stack(W_snaps, S, inst, m, n),
+        "b_snapshots": stack(b_snaps, S, inst, n),
+        "snapshot_steps": torch.tensor(state.snapshot_steps[n_snap:], dtype=torch.int64),
+    }
+
+
 def _result_dict(result: SweepResult, record_every: int | None) -> dict:
     return {
-        "config": dataclasses.asdict(result.config),
         "W": result.W,
         "b": result.b,
         "train_loss": result.train_loss,
@@ -1048,19 +1569,3 @@ def _result_dict(result: SweepResult, record_every: int | None) -> dict:
         "record_every": record_every,
         "sparse_data": result.sparse_data.to_dict(),
     }
-
-
-def _load_result(config: SweepConfig, path: Path) -> SweepResult:
-    """A finished sweep from the cache (the history as recorded when it was trained)."""
-    start = time.perf_counter()
-    saved = torch.load(path, weights_only=True)
-    print(f"Loaded sweep from cache in {time.perf_counter() - start:.2f} s: {path}")
-    return SweepResult(
-        config=config,
-        W=saved["W"],
-        b=saved["b"],
-        train_loss=saved["train_loss"],
-        loss_history=saved["loss_history"],
-        history_steps=saved["history_steps"],
-        sparse_data=SparseData(**saved["sparse_data"]),
-    )

@@ -4,6 +4,10 @@ Run from the repository root: ``python benchmarks/bench_engine.py``. Times both 
 one process (10 instances, n = 1000 features, d_hidden = 2) at several dataset sizes and for the
 whole paper sweep, then measures the JIT compile time and the peak memory of a full-sweep run in
 fresh subprocesses.
+
+``python benchmarks/bench_engine.py --checkpoints`` instead measures what a checkpoint costs as a
+run goes on, against the format before segments (the whole loss history in every checkpoint),
+both written at the same steps of one run in this process.
 """
 
 from __future__ import annotations
@@ -85,10 +89,79 @@ def peak_rss_gib(steps: int) -> float:
     return int(kib) / 2**20
 
 
+def checkpoint_costs(
+    steps: int, every: int
+) -> tuple[list[tuple[float, int]], list[tuple[float, int]]]:
+    """(seconds, bytes written) of each checkpoint of a paper-sweep run of ``steps`` steps that
+    records the loss and checkpoints every ``every`` steps: (this engine's, the old format's)."""
+    new: list[tuple[float, int]] = []
+    old: list[tuple[float, int]] = []
+    save = se._Cache.save_checkpoint
+
+    def timed(cache: se._Cache, snapshot: se.TrainState, state: se.TrainState, name: str) -> bool:
+        segment = cache.last_segment
+        start = time.perf_counter()
+        ok = save(cache, snapshot, state, name)
+        seconds = time.perf_counter() - start
+        written = cache.partial_path.stat().st_size
+        if cache.last_segment != segment:
+            written += (cache.dir / cache.last_segment).stat().st_size
+        new.append((seconds, written))
+        full = dataclasses.replace(
+            snapshot, history=list(state.history), history_steps=list(state.history_steps)
+        )
+        start = time.perf_counter()
+        se._save_atomic(dataclasses.asdict(full) | {"backend": name}, cache.dir / "old.pt")
+        old.append((time.perf_counter() - start, (cache.dir / "old.pt").stat().st_size))
+        return ok
+
+    config = se.SweepConfig(steps=steps, warmup_steps=10)
+    se._Cache.save_checkpoint = timed
+    try:
+        with tempfile.TemporaryDirectory() as cache_dir:
+            se.run_sweep(
+                config, backend="numba", cache_dir=cache_dir, progress=False,
+                record_every=every, checkpoint_every=every,
+            )  # fmt: skip
+    finally:
+        se._Cache.save_checkpoint = save
+    return new, old
+
+
+def report_checkpoints(steps: int, every: int) -> None:
+    """Print checkpoint cost (time, bytes) early and late in a run, new format against old."""
+    new, old = checkpoint_costs(steps, every)
+    tenth = max(1, len(new) // 10)
+    mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
+    print(f"{len(new)} checkpoints (every {every} of {steps} steps, the paper's 17 sizes)")
+    print(
+        f"{'':>4} {'first 10% ms':>13} {'last 10% ms':>12} {'first 10% MB':>13}"
+        f" {'last 10% MB':>12} {'MB last/first':>14} {'total s':>8}"
+    )
+    for name, costs in (("new", new), ("old", old)):
+        seconds, size = [c[0] * 1e3 for c in costs], [c[1] / 1e6 for c in costs]
+        first_mb, last_mb = mean(size[:tenth]), mean(size[-tenth:])
+        print(
+            f"{name:>4} {mean(seconds[:tenth]):>13.1f} {mean(seconds[-tenth:]):>12.1f}"
+            f" {first_mb:>13.3f} {last_mb:>12.3f} {last_mb / first_mb:>14.3f}"
+            f" {sum(seconds) / 1e3:>8.2f}"
+        )
+    total = sum(c[0] for c in old) / sum(c[0] for c in new)
+    print(f"total checkpoint time, old / new: {total:.1f}x (same run, same steps)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=3.0, help="timing budget per cell")
+    parser.add_argument(
+        "--checkpoints", action="store_true", help="only measure the checkpoint cost"
+    )
+    parser.add_argument("--steps", type=int, default=3000, help="steps of the --checkpoints run")
+    parser.add_argument("--every", type=int, default=10, help="record and checkpoint interval")
     args = parser.parse_args()
+    if args.checkpoints:
+        report_checkpoints(args.steps, args.every)
+        return
     base = se.SweepConfig(steps=FULL_STEPS)
     print(
         f"threads: numba {numba.get_num_threads()}, torch {torch.get_num_threads()}; "

@@ -161,8 +161,14 @@ def test_cache_loads_same_tensors(tmp_path, capsys) -> None:
 
 
 def assert_results_equal(a: se.SweepResult, b: se.SweepResult) -> None:
-    """Bitwise equality of weights, losses, history and data."""
+    """Bitwise equality of weights, losses, history, snapshots and data."""
     assert a.config == b.config
+    assert (a.snapshot_steps is None) == (b.snapshot_steps is None)
+    if a.snapshot_steps is not None:
+        assert torch.equal(a.snapshot_steps, b.snapshot_steps)
+        for i in range(len(a.config.sizes)):
+            assert torch.equal(a.W_snapshots[i], b.W_snapshots[i])
+            assert torch.equal(a.b_snapshots[i], b.b_snapshots[i])
     assert torch.equal(a.train_loss, b.train_loss)
     assert torch.equal(a.loss_history, b.loss_history)
     assert torch.equal(a.history_steps, b.history_steps)
@@ -179,14 +185,17 @@ class Interrupted(Exception):
 @pytest.mark.parametrize("backend", ["numba", "torch"])
 def test_resume_is_bitwise_equal(tmp_path, monkeypatch, backend: str) -> None:
     config = dataclasses.replace(SMALL, sizes=(3, 50, 300), steps=250)
-    whole = se.run_sweep(config, backend=backend, cache_dir=None, progress=False, record_every=30)
+    snaps = dict(snapshot_steps=[0, 40, 100, 130, 250])
+    whole = se.run_sweep(
+        config, backend=backend, cache_dir=None, progress=False, record_every=30, **snaps
+    )
 
     def interrupt(step: int) -> None:
         if step == 100:
             raise Interrupted
 
     monkeypatch.setattr(se, "_after_checkpoint", interrupt)
-    kwargs = dict(backend=backend, cache_dir=tmp_path, progress=False, record_every=30)
+    kwargs = dict(backend=backend, cache_dir=tmp_path, progress=False, record_every=30, **snaps)
     with pytest.raises(Interrupted):
         se.run_sweep(config, checkpoint_every=50, **kwargs)
     partial = tmp_path / f"{config.key()}.partial.pt"
@@ -221,11 +230,11 @@ def test_independent_of_thread_count() -> None:
 
 def test_data_and_init_depend_only_on_seed_and_size() -> None:
     a_sparse, a_W, _ = se.build_problem(SMALL)
-    other = dataclasses.replace(SMALL, sizes=(1000, 7, 3), lr=3e-3, weight_decay=0.1, steps=100)
+    other = dataclasses.replace(SMALL, sizes=(3, 7, 1000), lr=3e-3, weight_decay=0.1, steps=100)
     b_sparse, b_W, _ = se.build_problem(other)
-    assert torch.equal(a_sparse.dense(0), b_sparse.dense(2))
-    assert torch.equal(a_W[0], b_W[2])
-    assert torch.equal(a_sparse.dense(2), b_sparse.dense(0))
+    assert torch.equal(a_sparse.dense(0), b_sparse.dense(0))
+    assert torch.equal(a_W[2], b_W[2])
+    assert torch.equal(a_sparse.dense(2), b_sparse.dense(2))
     assert not torch.equal(a_W[0][0, :, :5], a_W[0][1, :, :5])
 
 
@@ -338,3 +347,108 @@ def test_warmup_start_matches_linear_lr_and_keeps_old_keys() -> None:
     # The field is left out of the cache key at its default: caches made before it still load.
     assert se.SweepConfig().key() == "827ff0ada61adf0f"
     assert se.SweepConfig(warmup_start=0.1).key() != se.SweepConfig().key()
+
+
+SNAP = dataclasses.replace(SMALL, sizes=(3, 50), n_features=60, steps=200, warmup_steps=20)
+SNAP_STEPS = [0, 1, 37, 100, 150, 200]
+
+
+@pytest.mark.parametrize("backend", ["numba", "torch"])
+def test_snapshots_are_the_weights_at_those_steps(tmp_path, monkeypatch, backend: str) -> None:
+    """Snapshot s = init (s = 0), the weights an interrupted run checkpoints at s, the final W."""
+    at_checkpoint = {}
+
+    def keep(step: int) -> None:
+        saved = torch.load(tmp_path / f"{SNAP.key()}.partial.pt", weights_only=True)
+        at_checkpoint[step] = (saved["W"], saved["b"])
+
+    monkeypatch.setattr(se, "_after_checkpoint", keep)
+    result = se.run_sweep(
+        SNAP, backend=backend, cache_dir=tmp_path, progress=False, checkpoint_every=50,
+        snapshot_steps=SNAP_STEPS,
+    )  # fmt: skip
+    assert result.snapshot_steps.tolist() == SNAP_STEPS
+    _, W0, b0 = se.build_problem(SNAP)
+    for i in range(len(SNAP.sizes)):
+        assert result.W_snapshots[i].shape == (len(SNAP_STEPS), SNAP.n_instances, 2, 60)
+        assert result.b_snapshots[i].shape == (len(SNAP_STEPS), SNAP.n_instances, 60)
+        assert torch.equal(result.W_snapshots[i][0], W0[i])
+        assert torch.equal(result.b_snapshots[i][0], b0[i])
+        assert torch.equal(result.W_snapshots[i][-1], result.W[i])
+        assert torch.equal(result.b_snapshots[i][-1], result.b[i])
+        for step in (100, 150):
+            k = SNAP_STEPS.index(step)
+            assert torch.equal(result.W_snapshots[i][k], at_checkpoint[step][0][i])
+            assert torch.equal(result.b_snapshots[i][k], at_checkpoint[step][1][i])
+        assert not torch.equal(result.W_snapshots[i][1], result.W_snapshots[i][2])
+
+
+def test_snapshots_agree_between_backends() -> None:
+    run = lambda backend: se.run_sweep(  # noqa: E731
+        SNAP, backend=backend, cache_dir=None, progress=False, snapshot_steps=SNAP_STEPS
+    )
+    fused, plain = run("numba"), run("torch")
+    assert torch.equal(fused.snapshot_steps, plain.snapshot_steps)
+    for i, size in enumerate(SNAP.sizes):
+        atol = 5e-3 if size < 10 else 2e-5
+        torch.testing.assert_close(fused.W_snapshots[i], plain.W_snapshots[i], rtol=0, atol=atol)
+        torch.testing.assert_close(fused.b_snapshots[i], plain.b_snapshots[i], rtol=0, atol=atol)
+
+
+def test_cached_sweep_without_snapshots_is_trained_again(tmp_path, capsys) -> None:
+    config = dataclasses.replace(SNAP, steps=60, warmup_steps=10)
+    kwargs = dict(backend="numba", cache_dir=tmp_path, progress=False)
+    plain = se.run_sweep(config, **kwargs)
+    assert plain.snapshot_steps is None and plain.W_snapshots is None
+    capsys.readouterr()
+    first = se.run_sweep(config, snapshot_steps=[0, 30, 60], **kwargs)
+    assert "No cached snapshots" in capsys.readouterr().out
+    assert first.snapshot_steps.tolist() == [0, 30, 60]
+    again = se.run_sweep(config, snapshot_steps=[0, 30, 60], **kwargs)
+    assert "Loaded sweep from cache" in capsys.readouterr().out
+    assert_results_equal(first, again)
+    other = se.run_sweep(config, snapshot_steps=[0, 60], **kwargs)
+    assert "No cached snapshots" in capsys.readouterr().out
+    assert torch.equal(other.W_snapshots[1][1], first.W_snapshots[1][2])
+    assert se.run_sweep(config, **kwargs).snapshot_steps is None
+
+
+@pytest.mark.parametrize(
+    "steps", [[], [0, 0], [50, 10], [-1, 5], [0, 201], [0, 2.5], (s for s in [1.0])]
+)
+def test_bad_snapshot_steps_raise(steps: object) -> None:
+    with pytest.raises(ValueError, match="snapshot_steps"):
+        se.run_sweep(SNAP, cache_dir=None, progress=False, snapshot_steps=steps)
+
+
+@pytest.mark.parametrize(("steps", "count"), [(50_000, 20), (100, 20), (19, 20), (1, 2), (7, 3)])
+def test_log_spaced_steps(steps: int, count: int) -> None:
+    chosen = se.log_spaced_steps(steps, count)
+    assert len(chosen) == count and chosen[0] == 0 and chosen[-1] == steps
+    assert all(a < b for a, b in zip(chosen, chosen[1:]))
+    assert all(isinstance(s, int) for s in chosen)
+    if steps == 50_000:
+        ratios = [b / a for a, b in zip(chosen[6:], chosen[7:])]
+        assert max(ratios) / min(ratios) < 1.05
+
+
+@pytest.mark.parametrize(("steps", "count"), [(10, 12), (10, 1), (0, 2), (10, 2.0)])
+def test_log_spaced_steps_rejects(steps: object, count: object) -> None:
+    with pytest.raises(ValueError, match="count|steps"):
+        se.log_spaced_steps(steps, count)
+
+
+def test_numba_matches_torch_backend_at_d_hidden_3() -> None:
+    """The kernel's general-m path (d_hidden != 2) against the plain PyTorch model."""
+    config = dataclasses.replace(SMALL, sizes=(5, 50, 300), d_hidden=3, steps=200)
+    run = lambda backend: se.run_sweep(  # noqa: E731
+        config, backend=backend, cache_dir=None, progress=False, record_every=50
+    )
+    fused, plain = run("numba"), run("torch")
+    torch.testing.assert_close(fused.train_loss, plain.train_loss, rtol=2e-5, atol=1e-6)
+    torch.testing.assert_close(fused.loss_history, plain.loss_history, rtol=2e-5, atol=1e-6)
+    assert (fused.train_loss < fused.loss_history[0]).all()
+    for i, size in enumerate(config.sizes):
+        atol = 5e-3 if size < 10 else 2e-5
+        torch.testing.assert_close(fused.W[i], plain.W[i], rtol=0, atol=atol)
+        torch.testing.assert_close(fused.b[i], plain.b[i], rtol=0, atol=atol)
