@@ -33,6 +33,11 @@ README = ROOT / "README.md"
 
 # The one place that names the repository: notebooks' setup cell and the README badges use it.
 REPO_URL = "https://github.com/superposition-course/double-descent"
+# Where the notebooks' markdown finds the reference figures: an absolute address, so that they show
+# in Colab and on GitHub as well as in a local Jupyter (`make_report.py` maps it back to images/).
+IMAGES_URL = (
+    f"https://raw.githubusercontent.com/{REPO_URL.removeprefix('https://github.com/')}/main/images"
+)
 
 BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
 BLOCK = re.compile(
@@ -58,13 +63,17 @@ def badge(notebook: Path) -> str:
 
 
 def substitute(text: str, notebook: Path) -> str:
-    """Fill the source's `{{REPO_URL}}` and `{{COLAB_BADGE}}` placeholders."""
-    return text.replace("{{REPO_URL}}", REPO_URL).replace("{{COLAB_BADGE}}", badge(notebook))
+    """Fill the source's `{{REPO_URL}}`, `{{IMAGES_URL}}` and `{{COLAB_BADGE}}` placeholders."""
+    return (
+        text.replace("{{REPO_URL}}", REPO_URL)
+        .replace("{{IMAGES_URL}}", IMAGES_URL)
+        .replace("{{COLAB_BADGE}}", badge(notebook))
+    )
 
 
 def as_solution(source: str) -> str:
     """Drop the solution markers, keep the reference code."""
-    return BLOCK.sub(lambda m: m.group("body"), source)
+    return BLOCK.sub(lambda m: m.group("body"), source).rstrip("\n")
 
 
 def as_exercise(source: str) -> str:
@@ -74,7 +83,7 @@ def as_exercise(source: str) -> str:
             f"{m.group('indent')}# YOUR CODE HERE\n{m.group('indent')}raise NotImplementedError()\n"
         ),
         source,
-    )
+    ).rstrip("\n")
 
 
 def folded_solution(code: str) -> nbformat.NotebookNode:

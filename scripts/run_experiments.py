@@ -3,14 +3,22 @@
 - `extended_sizes`: T = 5,000 and 10,000 with the main sweep's settings (they cost as much as the
   other 17 sizes together);
 - `ablation_weight_decay`: weight decay 0, 1e-2, 1e-1, 1.0;
-- `ablation_feature_probability`: p = 0.005, 0.01, 0.02 over the same grid of T · p.
+- `ablation_feature_probability`: p = 0.005, 0.01, 0.02 over the same grid of T · p;
+- `published_replication`: the published scaled-down replication's own recipe (lr 5e-3, 3,000
+  steps, warmup from 0.1 · lr over the first 25%, 5 instances, a 5,000-point test set);
+- `training_length`: the course setting at 3k, 10k and 25k steps; its 50k run is the main sweep;
+- `hidden_size`: m = 2, 3, 5 (10k steps);
+- `paper_scale`: the paper's n = 10,000, p = 0.001, 50k steps (about 14 minutes on 2 free cores);
+- `learning_dynamics`: 3 sizes with 20 log-spaced weight snapshots of the best instance.
 
-Each file holds, per run, the engine config and the train and test loss of every
-(size, instance), the test loss measured on one fresh 10,000-point test set.
+Each file holds, per run, the engine config, the train and test loss of every (size, instance),
+the per-point test-loss distribution per size and the best instance's geometry, the test loss
+measured on one fresh test set (10,000 points, seed 1234, unless the experiment says otherwise).
+Runs are cached in `--cache-dir`, so writing a file again after training is free.
 
 Usage:
-    python scripts/run_experiments.py                  # all three, full size (tens of minutes)
-    python scripts/run_experiments.py --only ablation_weight_decay
+    python scripts/run_experiments.py                  # all of them, full size (hours on 2 cores)
+    python scripts/run_experiments.py --only training_length
     python scripts/run_experiments.py --quick --out /tmp/results   # tiny smoke run (seconds)
 """
 
@@ -30,11 +38,13 @@ from torch import Tensor
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import part4_analysis as analysis  # noqa: E402
 from sweep_engine import (  # noqa: E402
     SweepConfig,
     SweepResult,
     evaluate_loss,
     generate_data,
+    log_spaced_steps,
     run_sweep,
 )
 
@@ -70,11 +80,97 @@ def ablation_feature_probability(base: SweepConfig) -> list[SweepConfig]:
     ]
 
 
+PAPER_SCALE_SIZES = (300, 1000, 2000, 4000)
+"""T · p = 0.3 to 4 at p = 0.001: memorising, the expected peak, and past it."""
+SHORT_STEPS = 10_000
+"""Steps of the hidden-size sweeps: the peak's position does not move between 3k and 50k steps at
+the course setting (`training_length`), its height does."""
+PAPER_SCALE_STEPS = 50_000
+"""Steps of the paper-scale sweep: the paper's 50,000 (each step costs 10× a course step per
+datapoint)."""
+REPLICATION_SIZES = (3, 5, 8, 10, 15, 30, 50, 100, 200, 500, 1000, 1395, 1946, 2714, 3786, 5282)
+"""The published replication's sizes up to 5282 (its largest tabulated size)."""
+STEP_COUNTS = (3_000, 10_000, 25_000)
+STEP_SIZES = (10, 30, 100, 200, 300, 500, 1000)
+HIDDEN_SIZES = (10, 30, 100, 200, 300, 500, 1000, 2000)
+DYNAMICS_SIZES = (10, 300, 1000)
+"""A memorising, a transition and a generalising size for the snapshots."""
+SNAPSHOT_COUNT = 20
+
+
+def shortened(config: SweepConfig, steps: int = SHORT_STEPS) -> SweepConfig:
+    """`config` trained for `steps` (scaled with --quick), warmup 5% of the steps."""
+    steps = round(config.steps * steps / 50_000)
+    return dataclasses.replace(config, steps=steps, warmup_steps=steps // 20)
+
+
+def paper_scale(base: SweepConfig) -> list[SweepConfig]:
+    """The paper's own scale: n = 10,000 features, S = 0.999 (p = 0.001), 3 instances."""
+    scaled = dataclasses.replace(
+        base,
+        n_features=base.n_features * 10,
+        feature_probability=base.feature_probability / 10,
+        n_instances=3,
+        sizes=PAPER_SCALE_SIZES,
+    )
+    return [shortened(scaled, PAPER_SCALE_STEPS)]
+
+
+def published_replication(base: SweepConfig) -> list[SweepConfig]:
+    """The replication's own setting: lr 5e-3, 3,000 steps, warmup over the first 25% from
+    0.1 · lr, cosine to 0, 5 instances, its sizes (test set: REPLICATION_TEST_POINTS)."""
+    steps = round(base.steps * 3_000 / 50_000)
+    return [
+        dataclasses.replace(
+            base,
+            sizes=REPLICATION_SIZES,
+            n_instances=5,
+            lr=5e-3,
+            steps=steps,
+            warmup_steps=steps // 4,
+            warmup_start=0.1,
+        )
+    ]
+
+
+def training_length(base: SweepConfig) -> list[SweepConfig]:
+    """The course setting at 3k, 10k and 25k steps (warmup 5% of the steps, as 2,500 of 50k),
+    around the peak; the 50k point is the main sweep itself (same sizes' data and init)."""
+    scale = base.steps / 50_000
+    shorter = [
+        dataclasses.replace(
+            base, sizes=STEP_SIZES, steps=round(s * scale), warmup_steps=round(s * scale) // 20
+        )
+        for s in STEP_COUNTS
+    ]
+    return shorter + [base]
+
+
+def hidden_size(base: SweepConfig) -> list[SweepConfig]:
+    """Hidden size m = 2, 3 and 5 (the engine's general-m path for m > 2), 3 instances."""
+    return [
+        shortened(dataclasses.replace(base, d_hidden=m, sizes=HIDDEN_SIZES, n_instances=3))
+        for m in (2, 3, 5)
+    ]
+
+
+def learning_dynamics(base: SweepConfig) -> list[SweepConfig]:
+    """The main sweep's settings at DYNAMICS_SIZES, 3 instances, with weight snapshots."""
+    return [dataclasses.replace(base, sizes=DYNAMICS_SIZES, n_instances=3)]
+
+
 EXPERIMENTS: dict[str, Callable[[SweepConfig], list[SweepConfig]]] = {
     "extended_sizes": extended_sizes,
     "ablation_weight_decay": ablation_weight_decay,
     "ablation_feature_probability": ablation_feature_probability,
+    "paper_scale": paper_scale,
+    "published_replication": published_replication,
+    "training_length": training_length,
+    "hidden_size": hidden_size,
+    "learning_dynamics": learning_dynamics,
 }
+TEST_POINTS_OF: dict[str, int] = {"published_replication": 5_000}
+"""Test-set size where an experiment follows a setting with its own (default TEST_POINTS)."""
 
 
 def base_config(quick: bool) -> SweepConfig:
@@ -90,20 +186,47 @@ def shrink(config: SweepConfig) -> SweepConfig:
     return dataclasses.replace(config, sizes=sizes, n_instances=min(config.n_instances, 2))
 
 
-def sweep_test_loss(result: SweepResult) -> Float[Tensor, "size inst"]:
-    """Loss of every (size, instance) model on one fresh, seeded test set of TEST_POINTS."""
-    config = result.config
+def test_set(config: SweepConfig, points: int = TEST_POINTS) -> Float[Tensor, "batch feats"]:
+    """One fresh test set of `points` datapoints from the config's distribution (seed TEST_SEED)."""
     generator = torch.Generator().manual_seed(TEST_SEED)
-    test_set = generate_data(
-        TEST_POINTS, 1, config.n_features, config.feature_probability, generator
-    )[:, 0]
-    return torch.stack([evaluate_loss(W, b, test_set) for W, b in zip(result.W, result.b)])
+    return generate_data(points, 1, config.n_features, config.feature_probability, generator)[:, 0]
 
 
-def measure(config: SweepConfig, cache_dir: Path | None, backend: str) -> dict:
-    """Train one sweep and measure train and test loss per (size, instance)."""
+def sweep_test_loss(result: SweepResult, points: int = TEST_POINTS) -> Float[Tensor, "size inst"]:
+    """Loss of every (size, instance) model on one fresh, seeded test set of `points`."""
+    test = test_set(result.config, points)
+    return torch.stack([evaluate_loss(W, b, test) for W, b in zip(result.W, result.b)])
+
+
+def rounded(values: list[float], digits: int = 5) -> list[float]:
+    """Floats rounded for the JSON files."""
+    return [round(v, digits) for v in values]
+
+
+def geometry_summary(result: SweepResult) -> dict:
+    """The best instance of every size: its index, its 8 largest feature dimensionalities and
+    all its datapoint dimensionalities."""
+    _, _, feature_dims, data_dims = analysis.best_instance_geometry(result)
+    return {
+        "index": result.best_instance().tolist(),
+        "feature_dims_top": [
+            rounded(d.topk(min(8, d.numel())).values.tolist()) for d in feature_dims
+        ],
+        "data_dims": [rounded(d.tolist()) for d in data_dims],
+    }
+
+
+def measure(
+    config: SweepConfig, cache_dir: Path | None, backend: str, test_points: int = TEST_POINTS
+) -> dict:
+    """Train one sweep and measure train and test loss per (size, instance), the per-point
+    test-loss distribution per size and the best instance's geometry."""
     result = run_sweep(config, cache_dir=cache_dir, backend=backend)
-    test_loss = sweep_test_loss(result)
+    test = test_set(config, test_points)
+    tails = [
+        analysis.tail_statistics(analysis.per_point_loss(W, b, test))
+        for W, b in zip(result.W, result.b)
+    ]
     return {
         "config": dataclasses.asdict(config),
         "backend": backend,
@@ -111,8 +234,45 @@ def measure(config: SweepConfig, cache_dir: Path | None, backend: str) -> dict:
         "weight_decay": config.weight_decay,
         "feature_probability": config.feature_probability,
         "train_loss": result.train_loss.round(decimals=5).tolist(),
-        "test_loss": test_loss.round(decimals=5).tolist(),
+        "test_loss": sweep_test_loss(result, test_points).round(decimals=5).tolist(),
+        "tail": [dict(zip(tail, rounded(list(tail.values())))) for tail in tails],
+        "best_instance": geometry_summary(result),
     }
+
+
+def best_frames(result: SweepResult, size_index: int, test: Tensor) -> dict:
+    """Per snapshot: every instance's test loss, and the best instance's features (d_hidden,
+    feats) and hidden training datapoints (d_hidden, T), rounded for the JSON file."""
+    best = int(result.best_instance()[size_index])
+    data = result.data(size_index)[:, best]
+    W_snaps, b_snaps = result.W_snapshots[size_index], result.b_snapshots[size_index]
+    return {
+        "test_loss": [
+            rounded(evaluate_loss(W, b, test).tolist()) for W, b in zip(W_snaps, b_snaps)
+        ],
+        "features": [[rounded(row, 3) for row in W[best].tolist()] for W in W_snaps],
+        "hidden": [
+            [rounded(row, 3) for row in analysis.hidden_vectors(W[best], data).tolist()]
+            for W in W_snaps
+        ],
+    }
+
+
+def measure_snapshots(
+    config: SweepConfig, cache_dir: Path | None, backend: str, test_points: int = TEST_POINTS
+) -> dict:
+    """`measure`, plus SNAPSHOT_COUNT log-spaced snapshots of every size (`best_frames`)."""
+    steps = log_spaced_steps(config.steps, SNAPSHOT_COUNT)
+    result = run_sweep(config, cache_dir=cache_dir, backend=backend, snapshot_steps=steps)
+    test = test_set(config, test_points)
+    frames = [best_frames(result, i, test) for i in range(len(config.sizes))]
+    return measure(config, cache_dir, backend, test_points) | {
+        "snapshots": {"steps": steps, "frames": frames}
+    }
+
+
+MEASURES: dict[str, Callable[..., dict]] = {"learning_dynamics": measure_snapshots}
+"""How an experiment measures its runs, where not with `measure`."""
 
 
 def run_experiment(
@@ -122,16 +282,19 @@ def run_experiment(
     configs = EXPERIMENTS[name](base_config(quick))
     if quick:
         configs = [shrink(c) for c in configs]
-    runs = [measure(config, cache_dir, backend) for config in configs]
+    test_points = TEST_POINTS_OF.get(name, TEST_POINTS)
+    measure_run = MEASURES.get(name, measure)
+    runs = [measure_run(config, cache_dir, backend, test_points) for config in configs]
     path = out_dir / f"{name}.json"
     out_dir.mkdir(parents=True, exist_ok=True)
     payload = {
         "experiment": name,
         "made_by": "scripts/run_experiments.py" + (" --quick" if quick else ""),
-        "test_set": {"points": TEST_POINTS, "seed": TEST_SEED},
+        "test_set": {"points": test_points, "seed": TEST_SEED},
         "runs": runs,
     }
-    path.write_text(json.dumps(payload, indent=1) + "\n")
+    indent = None if name in MEASURES else 1  # the snapshots' files: compact
+    path.write_text(json.dumps(payload, indent=indent) + "\n")
     return path
 
 

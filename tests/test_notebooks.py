@@ -76,10 +76,20 @@ def test_solutions_have_no_markers_or_placeholders(solutions):
     assert "NotImplementedError" not in text
 
 
+CHALLENGE = "# Challenge:"
+"""First line of the optional unguided challenge's cell: a placeholder with no check, on purpose."""
+
+
 def test_every_exercise_has_placeholder_check_hint_and_folded_solution(exercises):
     cells = exercises.cells
     placeholders = [i for i, c in enumerate(cells) if "raise NotImplementedError()" in c.source]
-    assert len(placeholders) >= 9
+    challenges = [i for i in placeholders if cells[i].source.startswith(CHALLENGE)]
+    assert len(challenges) == 1, "expected exactly one unguided challenge"
+    assert cells[challenges[0] + 1].source.startswith("<details><summary>Solution</summary>")
+    heading = next(c.source for c in reversed(cells[: challenges[0]]) if "## " in c.source)
+    assert "Challenge (optional, unguided)" in heading
+    placeholders = [i for i in placeholders if i not in challenges]
+    assert len(placeholders) >= 11
     for i in placeholders:
         assert CHECK_CALL.search(cells[i].source), f"cell {i}: no check call after placeholder"
         assert cells[i + 1].source.startswith("<details><summary>Solution</summary>")
@@ -103,7 +113,7 @@ def placeholder_cells() -> list[tuple[str, str]]:
     return [
         (CHECK_CALL.search(c.source).group(1), c.source)
         for c in notebook.cells
-        if "raise NotImplementedError()" in c.source
+        if "raise NotImplementedError()" in c.source and not c.source.startswith(CHALLENGE)
     ]
 
 
@@ -128,3 +138,138 @@ def test_notebook_json_is_stable():
     """Building twice gives byte-identical JSON (stable ids, no timestamps)."""
     first = json.dumps(build.build("exercises"), sort_keys=True)
     assert first == json.dumps(build.build("exercises"), sort_keys=True)
+
+
+# ----------------------------------------------------------------------------- predict, then run
+#
+# Every prediction prompt is a folded block whose summary starts with "🔮 Predict, then run"; its
+# answer is a markdown cell tagged `answer-*` after the run. The answers quote numbers: the tests
+# below check them against the stored outputs of the solutions notebook and against `results/`.
+
+PROMPT = "<details><summary>🔮 Predict, then run"
+ANSWERS = (
+    "answer-small-sweep",
+    "answer-peak",
+    "answer-median",
+    "answer-my-ablation",
+    "answer-weight-decay",
+    "answer-sparsity",
+)
+
+
+def answer(notebook: nbformat.NotebookNode, tag: str) -> str:
+    (cell,) = [c for c in notebook.cells if tag in c.metadata.get("tags", [])]
+    assert cell.cell_type == "markdown" and cell.source.startswith("<details><summary>Answer")
+    return cell.source
+
+
+def printed(notebook: nbformat.NotebookNode, marker: str) -> str:
+    """The printed output of the one code cell whose source contains `marker`."""
+    (cell,) = [c for c in notebook.cells if c.cell_type == "code" and marker in c.source]
+    return "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+
+
+def test_every_prediction_is_asked_before_its_run_and_answered_after_it(exercises):
+    cells = exercises.cells
+    prompts = [i for i, c in enumerate(cells) if PROMPT in c.source]
+    answers = [i for i, c in enumerate(cells) if set(c.metadata.get("tags", [])) & set(ANSWERS)]
+    assert len(prompts) >= 5 and len(answers) == len(ANSWERS)
+    for i in prompts:
+        later = [j for j in answers if j > i]
+        assert later, f"prompt in cell {i} has no answer after it"
+        assert any(c.cell_type == "code" for c in cells[i + 1 : later[0]]), "no run in between"
+        assert "Answer" not in cells[i].source, "the answer must not sit in the prompt's cell"
+
+
+def test_small_sweep_answer_quotes_the_pentagon_it_printed(solutions):
+    out = printed(solutions, "W_best, data_best = pick_best(")
+    low, high = re.search(r"T =  5: .*dimensionalities ([\d.]+)–([\d.]+)", out).groups()
+    assert 0.3 < float(low) <= 0.4 <= float(high) < 0.5, "not a regular pentagon"
+    text = " ".join(answer(solutions, "answer-small-sweep").split())
+    assert f"between {low} and {high}" in text
+
+
+def test_peak_answer_matches_the_printed_peak(solutions):
+    out = printed(solutions, "Peak mean test loss")
+    peak = int(re.search(r"Peak mean test loss [\d.]+ at T = (\d+)", out).group(1))
+    text = " ".join(answer(solutions, "answer-peak").split())
+    assert f"peak at $T = {peak}$, so $T \\cdot p = {peak * 0.01:g}$" in text
+    table = dict(re.findall(r"^\s*(\d+)\s+[\d.]+\s+([\d.]+)", out, re.MULTILINE))
+    assert float(table["1000"]) < 1, "the answer says the test loss is below 1 by T = 1000"
+
+
+def test_median_answer_matches_the_printed_medians(solutions):
+    out = printed(solutions, "per_point_test_loss(result.W[i]")
+    rows = re.findall(r"^\s*(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)%", out, re.MULTILINE)
+    assert len(rows) == 7
+    assert all(abs(float(median) - 1) <= 0.01 for _, _, median, _ in rows)
+    assert max(float(mean) for _, mean, _, _ in rows) > 10, "no heavy tail at the peak"
+    assert "within 0.01 of 1" in " ".join(answer(solutions, "answer-median").split())
+
+
+def test_own_ablation_answer_matches_its_printed_table(solutions):
+    out = printed(solutions, "my_test_loss = torch.stack(")
+    rows = [
+        (int(t), float(a), float(b))
+        for t, a, b in re.findall(r"^\s*(\d+)\s+([\d.]+)\s+([\d.]+)$", out, re.MULTILINE)
+    ]
+    assert [t for t, _, _ in rows] == [100, 200, 300, 500]
+    assert all(mine < main for _, mine, main in rows), "weight decay 0.1 is not lower everywhere"
+    assert max(rows, key=lambda r: r[1])[0] == 300 and max(rows, key=lambda r: r[2])[0] == 300
+    text = " ".join(answer(solutions, "answer-my-ablation").split())
+    assert text.startswith("<details><summary>Answer</summary> Lower, at every size above")
+    assert "still at $T = 300$" in text
+
+
+def ablation_lines(name: str, setting: str) -> list[str]:
+    sys.path.insert(0, str(ROOT))
+    import part4_analysis as analysis
+
+    runs = analysis.load_results(ROOT / "results" / name)
+    return analysis.ablation_peaks(runs, setting)
+
+
+def test_weight_decay_answer_quotes_the_stored_ablation(solutions):
+    lines = ablation_lines("ablation_weight_decay.json", "weight_decay")
+    shown = printed(solutions, 'ablation_peaks(weight_decay_runs, "weight_decay")').splitlines()
+    assert shown[: len(lines)] == lines
+    peaks = {
+        float(wd): (float(loss), int(t))
+        for wd, loss, t in (
+            re.match(r"weight decay ([\d.]+): peak test loss ([\d.]+) at T = (\d+)", line).groups()
+            for line in lines
+        )
+    }
+    text = " ".join(answer(solutions, "answer-weight-decay").split())
+    assert f"to {peaks[0][0]:.1f} without weight decay" in text
+    assert f"against {peaks[0.01][0]:.1f} at 0.01 and {peaks[0.1][0]:.1f} at 0.1" in text
+    assert peaks[0][1] == peaks[0.01][1] == peaks[0.1][1] == 300
+    assert peaks[0][0] > peaks[0.01][0] > peaks[0.1][0] > peaks[1][0]
+    assert f"highest mean test loss is {peaks[1][0]:.1f}, at the smallest size" in text
+    assert peaks[1][1] == 3
+
+
+def test_sparsity_answer_quotes_the_stored_ablation(solutions):
+    lines = ablation_lines("ablation_feature_probability.json", "feature_probability")
+    assert printed(solutions, 'ablation_peaks(sparsity_runs, "feature_probability")').strip() == (
+        "\n".join(lines)
+    )
+    found = [
+        re.match(r"feature probability [\d.]+: .* at T = (\d+) \(T·p = ([\d.]+)\)", line).groups()
+        for line in lines
+    ]
+    sizes, products = [int(t) for t, _ in found], [f"{float(tp):g}" for _, tp in found]
+    text = " ".join(answer(solutions, "answer-sparsity").split())
+    assert f"peaks at $T$ = {sizes[0]}, {sizes[1]} and {sizes[2]}" in text
+    assert f"a factor of {max(sizes) / min(sizes):.1f} apart" in text
+    assert f"at $T \\cdot p$ = {products[0]}, {products[1]} and {products[2]}" in text
+
+
+def test_challenge_reference_quotes_the_solution_output(solutions):
+    out = printed(solutions, "kept_energy, kept_count = [], []")
+    (energy,) = re.findall(r"energy .* median rank\s+(\d+), (\d+)% in the top 50", out)
+    (count,) = re.findall(r"count .* median rank\s+(\d+), (\d+)% in the top 50", out)
+    reference = next(c.source for c in solutions.cells if "Reference (unfold" in c.source)
+    text = " ".join(reference.split())
+    assert f"the median rank is {energy[0]} and {energy[1]}% of them are in the top 50" in text
+    assert f"the median rank is {count[0]} and {count[1]}% are in the top 50" in text

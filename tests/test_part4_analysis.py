@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import part4_analysis as analysis
+from sweep_engine import evaluate_loss
 
 
 def polygon(k: int, radius: float = 1.0) -> torch.Tensor:
@@ -172,6 +173,21 @@ def test_explorer_widget_callback_redraws_on_selection(sweep):
     assert any("T = 1000 (generalising)" in t for t in texts)
 
 
+def test_explorer_widget_output_holds_the_plotly_figure_of_the_chosen_size(sweep):
+    dropdown, output = make_explorer(sweep).widget().children
+    dropdown.value = 2
+    figures = [
+        o["data"]["application/vnd.plotly.v1+json"]
+        for o in output.outputs
+        if o["output_type"] == "display_data" and "application/vnd.plotly.v1+json" in o["data"]
+    ]
+    assert len(figures) == 1, f"expected one plotly figure in the output, got {output.outputs}"
+    titles = [a["text"] for a in figures[0]["layout"]["annotations"]]
+    assert titles[:2] == ["features (T = 1000)", "hidden datapoints (T = 1000)"]
+    assert len(figures[0]["data"]) > 0
+    json.dumps(output.outputs)  # what the kernel sends to the front end must be plain JSON
+
+
 def test_explorer_rejects_mismatched_lengths(sweep):
     sweep["regimes"] = sweep["regimes"][:2]
     with pytest.raises(ValueError, match="one entry per dataset size"):
@@ -186,8 +202,9 @@ def ablation_results():
             "weight_decay": wd,
             "feature_probability": 0.01,
             "test_loss": torch.tensor([[1.0, 1.2], [scale, scale], [0.99, 0.99]]),
+            "train_loss": torch.tensor([[0.0, 0.0], [train, train], [0.98, 0.98]]),
         }
-        for wd, scale in ((0.0, 50.0), (1.0, 1.15))
+        for wd, scale, train in ((0.0, 50.0, 0.3), (1.0, 1.15, 0.9))
     ]
     return {"runs": runs}
 
@@ -201,7 +218,13 @@ def test_ablation_peaks_name_the_setting_and_the_peak(ablation_results):
 
 def test_ablation_figures_plot_one_curve_per_run(ablation_results):
     wd = analysis.weight_decay_figure(ablation_results)
-    assert [t.name for t in wd.data] == ["weight decay 0", "weight decay 1"]
+    assert [t.name for t in wd.data] == [
+        "weight decay 0",
+        "weight decay 1",
+        "weight decay 0 (train)",
+        "weight decay 1 (train)",
+    ]
+    assert list(wd.data[3].y) == pytest.approx([0.0, 0.9, 0.98])
     fp = analysis.feature_probability_figure(ablation_results)
     assert list(fp.data[0].x) == pytest.approx([0.1, 1.0, 10.0])
 
@@ -231,3 +254,169 @@ def test_best_instance_geometry_uses_the_best_instance_and_the_given_function():
     assert [d.shape for d in feature_dims] == [(6,), (6,)]
     _, _, ones, _ = analysis.best_instance_geometry(result, lambda v: torch.ones(v.shape[0]))
     assert all(torch.equal(d, torch.ones(6)) for d in ones)
+
+
+def test_best_instance_geometry_calls_the_given_best_instance_and_hidden_functions():
+    result = FakeResult()
+    calls = []
+
+    def last_instance(W, data, train_loss):
+        calls.append((W.shape, data.shape, train_loss.shape))
+        return W[-1], data[:, -1]
+
+    def hidden_rows(W, data):
+        return data @ W.T
+
+    features, hidden, _, data_dims = analysis.best_instance_geometry(
+        result, analysis.dimensionality, last_instance, hidden_rows
+    )
+    assert calls == [((3, 2, 6), (4, 3, 6), (3,)), ((3, 2, 6), (5, 3, 6), (3,))]
+    torch.testing.assert_close(features[0], result.W[0][2])
+    torch.testing.assert_close(hidden[0], result.W[0][2] @ result.datasets[0][:, 2].T)
+    assert [h.shape for h in hidden] == [(2, 4), (2, 5)]
+    torch.testing.assert_close(data_dims[1], analysis.dimensionality(hidden[1].T))
+
+
+@pytest.mark.parametrize(
+    "train_loss, expected", [(None, "memorising"), (0.1, "memorising"), (0.9, "transition")]
+)
+def test_regime_rule_needs_a_fitted_training_set_to_call_a_gon_memorising(train_loss, expected):
+    rule = analysis.RegimeRule()
+    feature_dims = analysis.dimensionality(torch.randn(100, 2) * 1e-3)
+    regime = rule.classify(feature_dims, analysis.dimensionality(polygon(6)), train_loss=train_loss)
+    assert regime == expected
+
+
+def test_per_point_loss_known_answers_and_mean_matches_the_engine():
+    generator = torch.Generator().manual_seed(0)
+    data = torch.rand(30, 12, generator=generator)
+    data = data / data.norm(dim=-1, keepdim=True)
+    zeros = analysis.per_point_loss(torch.zeros(2, 2, 12), torch.zeros(2, 12), data)
+    torch.testing.assert_close(zeros, torch.ones(2, 30))
+    W, b = torch.randn(3, 2, 12, generator=generator), torch.randn(3, 12, generator=generator)
+    losses = analysis.per_point_loss(W, b, data, chunk_size=7)
+    assert losses.shape == (3, 30)
+    torch.testing.assert_close(losses.mean(1), evaluate_loss(W, b, data))
+
+
+def test_tail_statistics_of_one_outlier():
+    losses = torch.ones(2, 50)
+    losses[1, 7] = 101.0
+    stats = analysis.tail_statistics(losses)
+    assert stats["q50"] == pytest.approx(1.0) and stats["mean"] == pytest.approx(2.0)
+    assert stats["worst_1pct_share"] == pytest.approx(101 / 200)
+    assert stats["above_2"] == pytest.approx(0.01)
+    assert stats["test_set_se"] == pytest.approx(0.5 * (100 * math.sqrt(1 / 50)) / math.sqrt(50))
+
+
+def test_point_anatomy_blames_the_absent_feature_that_fires():
+    W = torch.tensor([[2.0, 2.0, 0.0], [0.0, 0.0, 1.0]])  # features 0 and 1 share a direction
+    b = torch.tensor([0.0, 0.0, -5.0])
+    data = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    anatomy = analysis.point_anatomy(W, b, data)
+    # point 0: out = (4, 4, 0), loss 9 + 16 = 25, of which 16 from absent feature 1
+    torch.testing.assert_close(anatomy["loss"], torch.tensor([25.0, 1.0]))
+    torch.testing.assert_close(anatomy["false_fire_share"], torch.tensor([16 / 25, 0.0]))
+    torch.testing.assert_close(anatomy["false_fires"], torch.tensor([1.0, 0.0]))
+    torch.testing.assert_close(anatomy["hidden_norm"], torch.tensor([2.0, 1.0]))
+    torch.testing.assert_close(anatomy["present_norm"], torch.tensor([2.0, 1.0]))
+    summary = analysis.blowup_summary(W[None], b[None], data, worst_fraction=0.5)
+    assert summary["worst"]["loss"] == pytest.approx(25.0)
+    assert summary["weights"]["max_norm"] == pytest.approx(2.0)
+
+
+def fake_run(sizes, means, steps=1000, d_hidden=2):
+    test_loss = torch.tensor([[m - 0.01, m + 0.01] for m in means])
+    return {
+        "config": {"steps": steps, "d_hidden": d_hidden},
+        "sizes": sizes,
+        "feature_probability": 0.01,
+        "train_loss": torch.full((len(sizes), 2), 0.5),
+        "test_loss": test_loss,
+        "tail": [{"q50": 1.0, "worst_1pct_share": 0.25} for _ in sizes],
+        "best_instance": {"data_dims": [[2 / t] * t for t in sizes]},
+    }
+
+
+def test_replication_rows_put_ours_beside_the_published_numbers():
+    sizes = sorted(analysis.PUBLISHED_REPLICATION["test_loss"])
+    rows = analysis.replication_rows(fake_run(sizes, [2.0] * len(sizes)))
+    assert rows[0] == "test loss T = 3: ours 2.000 (1.990–2.010, median point 1.000), published 1.1"
+    assert rows[-1] == "train loss T = 500: ours 0.500 (0.500–0.500), published 0.96"
+    fig = analysis.replication_figure(fake_run(sizes, [2.0] * len(sizes)))
+    assert list(fig.data[-1].x) == sizes
+
+
+def test_run_peaks_and_the_training_length_figure():
+    results = {
+        "runs": [
+            fake_run([10, 100, 1000], [1.0, 5.0, 0.99], steps=3000),
+            fake_run([10, 100, 1000], [1.0, 50.0, 0.99], steps=50000),
+        ]
+    }
+    peaks = analysis.run_peaks(results, "steps")
+    assert [(p["steps"], p["size"]) for p in peaks] == [(3000, 100), (50000, 100)]
+    assert [p["mean"] for p in peaks] == pytest.approx([5.0, 50.0])
+    assert analysis.peak_lines(results, "steps")[0] == (
+        "steps 3000: peak mean test loss 5.0 at T = 100 (median point 1.000, worst 1% carry 25%)"
+    )
+    fig = analysis.training_length_figure(results)
+    assert list(fig.data[-1].y) == pytest.approx([5.0, 50.0])
+
+
+def test_hidden_size_figure_draws_one_gon_line_per_m():
+    results = {"runs": [fake_run([10, 100], [1.0, 2.0], d_hidden=m) for m in (2, 5)]}
+    fig = analysis.hidden_size_figure(results)
+    lines = [t for t in fig.data if t.name == "m/T"]
+    assert len(lines) == 2 and lines[1].y[0] == pytest.approx(5 / lines[1].x[0])
+    assert len(fig.data[0].x) == 110
+
+
+def test_largest_feature_finds_the_lone_big_vector_and_its_share_of_the_loss():
+    W = torch.tensor([[0.1, 3.0, 0.2], [0.0, 0.0, 0.1]])
+    b = torch.tensor([0.0, -1.0, 0.0])
+    train = torch.tensor([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    test = torch.tensor([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    report = analysis.largest_feature(W, b, train, test)
+    assert report["feature"] == 1 and report["train_points"] == 1
+    assert report["norm"] == pytest.approx(3.0) and report["bias"] == pytest.approx(-1.0)
+    losses = analysis.per_point_loss(W[None], b[None], test)[0]
+    assert report["loss_share"] == pytest.approx((losses[0] / losses.sum()).item())
+    assert report["test_fraction"] == pytest.approx(1 / 3)
+
+
+def snapshot_run(sizes=(3, 10), n_frames=4, n_features=6):
+    """A fake run with snapshots: frame k scales every vector by k + 1."""
+    frames = [
+        {
+            "test_loss": [[1.0 + k, 2.0 + k] for k in range(n_frames)],
+            "features": [[[k + 1.0] * n_features, [0.0] * n_features] for k in range(n_frames)],
+            "hidden": [[[0.0] * t, [-(k + 1.0)] * t] for k in range(n_frames)],
+        }
+        for t in sizes
+    ]
+    return {
+        "sizes": list(sizes),
+        "best_instance": {"index": [1, 0]},
+        "snapshots": {"steps": [0, 10, 100, 1000][:n_frames], "frames": frames},
+    }
+
+
+def test_learning_figure_slider_shows_one_snapshot_at_a_time():
+    run = snapshot_run()
+    fig = analysis.learning_figure(run)
+    (slider,) = fig.layout.sliders
+    assert [s.label for s in slider.steps] == ["0", "10", "100", "1,000"]
+    static = 2  # one test-loss line per size
+    per_frame = 2 * 2 + 1
+    visible = slider.steps[1].args[0]["visible"]
+    assert visible[:static] == [True, True]
+    assert [k for k, v in enumerate(visible[static:]) if v] == list(range(per_frame, 2 * per_frame))
+    assert slider.steps[3].args[1]["xaxis.range"] == pytest.approx([-4.4, 4.4])
+    assert list(fig.data[0].y) == [2.0, 3.0, 4.0, 5.0]  # the best instance (1) of T = 3
+
+
+def test_learning_strip_figure_has_one_panel_per_size_and_frame():
+    fig = analysis.learning_strip_figure(snapshot_run(), frames=[0, 3])
+    assert len(fig.data) == 2 * 2 * 2
+    assert fig.layout.annotations[1].text == "T = 3, step 1,000"
