@@ -15,7 +15,8 @@ Two backends run exactly that training:
   sparse gather; the dense pass over (feature, datapoint) pairs is done as if ``x`` were 0 and
   then corrected at the nonzeros, with an analytic backward and AdamW fused in. Each model is
   trained by exactly one thread in a fixed order of operations, so results are bitwise
-  deterministic and independent of the number of threads.
+  deterministic and independent of the number of threads; the kernel is compiled for one fixed
+  CPU level (:data:`NUMBA_CPU`), so they are also the same on every x86-64-v3 CPU.
 * ``"torch"``: the straightforward model (autograd, ``torch.optim.AdamW`` + ``LambdaLR``), one
   model per size with an instance dimension. It runs on CUDA when available and is the
   benchmark's baseline.
@@ -48,13 +49,46 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numba
+import llvmlite.binding as llvm
 import numpy as np
 import torch
 from jaxtyping import Float, Int
-from numba import njit, prange
 from torch import Tensor
 from tqdm.auto import tqdm
+
+X86_64_V3 = ("avx", "avx2", "bmi", "bmi2", "f16c", "fma", "lzcnt", "movbe", "xsave")
+"""CPU features of the x86-64-v3 level (AVX2 + FMA: x86 CPUs since 2013-2015)."""
+
+
+def _numba_cpu() -> str | None:
+    """The one CPU that the numba kernel is compiled for, whatever the host's SIMD width.
+
+    With fast-math, LLVM vectorises the kernel's reductions as wide as the CPU allows, so an
+    AVX-512 CPU and an AVX2 CPU add the same numbers in a different order: after 50,000 steps the
+    sweep's peak differs in its fourth digit. Compiling for one fixed level (x86-64-v3, without
+    the host's extra features) gives bitwise the same weights on every x86-64 CPU that has it, so
+    the notebook's stored tables hold on any such machine. ``None`` (the host CPU) elsewhere:
+    other x86 CPUs get the baseline level and ARM its own code, so their last digits may differ.
+    An explicit ``NUMBA_CPU_NAME`` in the environment wins.
+    """
+    if "NUMBA_CPU_NAME" in os.environ:
+        return os.environ["NUMBA_CPU_NAME"]
+    if llvm.get_process_triple().split("-")[0] not in ("x86_64", "amd64"):
+        return None
+    features = llvm.get_host_cpu_features()
+    return "x86-64-v3" if all(features.get(f, False) for f in X86_64_V3) else "x86-64"
+
+
+NUMBA_CPU: str | None = _numba_cpu()
+if NUMBA_CPU is not None and "NUMBA_CPU_NAME" not in os.environ:
+    os.environ["NUMBA_CPU_NAME"] = NUMBA_CPU
+    os.environ["NUMBA_CPU_FEATURES"] = ""  # the level's own features, none of the host's
+
+import numba  # noqa: E402  (reads NUMBA_CPU_NAME when first imported)
+from numba import njit, prange  # noqa: E402
+
+if NUMBA_CPU is not None and numba.config.CPU_NAME != NUMBA_CPU:  # numba was imported earlier
+    numba.config.CPU_NAME, numba.config.CPU_FEATURES = NUMBA_CPU, ""
 
 # fmt: off
 PAPER_SIZES: tuple[int, ...] = (

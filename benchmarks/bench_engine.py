@@ -8,6 +8,11 @@ fresh subprocesses.
 ``python benchmarks/bench_engine.py --checkpoints`` instead measures what a checkpoint costs as a
 run goes on, against the format before segments (the whole loss history in every checkpoint),
 both written at the same steps of one run in this process.
+
+``python benchmarks/bench_engine.py --cpu-targets`` instead times the whole sweep's numba kernel
+compiled for the pinned CPU (``sweep_engine.NUMBA_CPU``, x86-64-v3) against the host's own CPU
+name and features. The compile target is fixed per process, so each is timed in fresh
+subprocesses, alternating, and the ratio is taken between neighbouring runs.
 """
 
 from __future__ import annotations
@@ -150,6 +155,42 @@ def report_checkpoints(steps: int, every: int) -> None:
     print(f"total checkpoint time, old / new: {total:.1f}x (same run, same steps)")
 
 
+def sweep_ms_per_step(cpu: str | None, seconds: float) -> float:
+    """ms per step of the whole paper sweep's kernel, in a fresh process compiled for ``cpu``
+    (None: the host CPU with all its features)."""
+    code = (
+        "import sys, bench_engine as b, sweep_engine as se;"
+        f"print(b.ms_per_step(se.SweepConfig(steps={FULL_STEPS}), 'numba', {seconds}))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_CPU")}
+    env |= {"PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'benchmarks'}"}
+    if cpu is None:
+        import llvmlite.binding as llvm
+
+        env["NUMBA_CPU_NAME"] = llvm.get_host_cpu_name()
+    else:
+        env |= {"NUMBA_CPU_NAME": cpu, "NUMBA_CPU_FEATURES": ""}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def report_cpu_targets(seconds: float, repeats: int = 3) -> None:
+    """Print the pinned target's ms/step against the host's, alternating fresh processes."""
+    import llvmlite.binding as llvm
+
+    host = llvm.get_host_cpu_name()
+    print(f"whole sweep, numba kernel: pinned {se.NUMBA_CPU} against host {host} (all features)")
+    print(f"{'run':>4} {'pinned ms/step':>15} {'host ms/step':>13} {'pinned / host':>14}")
+    ratios = []
+    for run in range(repeats):
+        pinned, native = sweep_ms_per_step(se.NUMBA_CPU, seconds), sweep_ms_per_step(None, seconds)
+        ratios.append(pinned / native)
+        print(f"{run:>4} {pinned:>15.2f} {native:>13.2f} {ratios[-1]:>14.3f}")
+    print(f"median pinned / host: {sorted(ratios)[len(ratios) // 2]:.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=3.0, help="timing budget per cell")
@@ -158,7 +199,13 @@ def main() -> None:
     )
     parser.add_argument("--steps", type=int, default=3000, help="steps of the --checkpoints run")
     parser.add_argument("--every", type=int, default=10, help="record and checkpoint interval")
+    parser.add_argument(
+        "--cpu-targets", action="store_true", help="only compare the pinned and host CPU targets"
+    )
     args = parser.parse_args()
+    if args.cpu_targets:
+        report_cpu_targets(args.seconds)
+        return
     if args.checkpoints:
         report_checkpoints(args.steps, args.every)
         return

@@ -7,8 +7,9 @@
 - `published_replication`: the published scaled-down replication's own recipe (lr 5e-3, 3,000
   steps, warmup from 0.1 · lr over the first 25%, 5 instances, a 5,000-point test set);
 - `training_length`: the course setting at 3k, 10k and 25k steps; its 50k run is the main sweep;
-- `hidden_size`: m = 2, 3, 5 (10k steps);
-- `paper_scale`: the paper's n = 10,000, p = 0.001, 50k steps (about 14 minutes on 2 free cores);
+- `hidden_size`: m = 2, 3, 5 (10k steps, T up to 5,000: about 12 minutes on 2 cores);
+- `paper_scale`: the paper's n = 10,000, p = 0.001, 50k steps, T · p = 0.03 to 10 (about 40 minutes
+  on 2 cores);
 - `learning_dynamics`: 3 sizes with 20 log-spaced weight snapshots of the best instance.
 
 Each file holds, per run, the engine config, the train and test loss of every (size, instance),
@@ -80,8 +81,9 @@ def ablation_feature_probability(base: SweepConfig) -> list[SweepConfig]:
     ]
 
 
-PAPER_SCALE_SIZES = (300, 1000, 2000, 4000)
-"""T · p = 0.3 to 4 at p = 0.001: memorising, the expected peak, and past it."""
+PAPER_SCALE_SIZES = (30, 100, 300, 1000, 2000, 4000, 10000)
+"""T · p = 0.03 to 10 at p = 0.001: from memorising, through the paper's peak (T ≈ 2000), to where
+the course setting generalises (T · p = 10)."""
 SHORT_STEPS = 10_000
 """Steps of the hidden-size sweeps: the peak's position does not move between 3k and 50k steps at
 the course setting (`training_length`), its height does."""
@@ -92,7 +94,7 @@ REPLICATION_SIZES = (3, 5, 8, 10, 15, 30, 50, 100, 200, 500, 1000, 1395, 1946, 2
 """The published replication's sizes up to 5282 (its largest tabulated size)."""
 STEP_COUNTS = (3_000, 10_000, 25_000)
 STEP_SIZES = (10, 30, 100, 200, 300, 500, 1000)
-HIDDEN_SIZES = (10, 30, 100, 200, 300, 500, 1000, 2000)
+HIDDEN_SIZES = (10, 30, 100, 200, 300, 500, 1000, 2000, 3000, 5000)
 DYNAMICS_SIZES = (10, 300, 1000)
 """A memorising, a transition and a generalising size for the snapshots."""
 SNAPSHOT_COUNT = 20

@@ -8,7 +8,6 @@ sets after installing Debian's `chromium`.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -24,37 +23,22 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import build_notebooks as build  # noqa: E402
 import make_report  # noqa: E402
-from browsers import GET_BROWSER, find_chromium  # noqa: E402
-
-CHROMIUM = find_chromium()
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--virtual-time-budget=30000",
-]
-
-
-@pytest.fixture(autouse=True)
-def browser() -> None:
-    """Skip (or, in CI, fail) when there is no browser to test in."""
-    if CHROMIUM is None:
-        reason = f"no Chrome or Chromium found; get one with {GET_BROWSER}"
-        if os.environ.get("COURSE_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"{reason} (COURSE_REQUIRE_BROWSER=1: this test must run here)")
-        pytest.skip(reason)
+from headless import FLAGS, require_chromium  # noqa: E402
 
 
 def chromium(tmp_path: Path, page: Path, *args: str) -> str:
     """Run headless Chromium on a local page; its stdout."""
-    assert CHROMIUM is not None
+    browser = require_chromium()
     result = subprocess.run(
-        [CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args, page.as_uri()],
+        [
+            browser,
+            "--headless",
+            *FLAGS,
+            "--virtual-time-budget=30000",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            *args,
+            page.as_uri(),
+        ],
         capture_output=True,
         text=True,
         timeout=300,

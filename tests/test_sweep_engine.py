@@ -1,8 +1,13 @@
 """Tests of sweep_engine: the fused numba kernel against autograd, backends, cache and resume."""
 
 import dataclasses
+import hashlib
 import math
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numba
 import pytest
@@ -12,6 +17,7 @@ from torch import Tensor
 
 import sweep_engine as se
 
+ROOT = Path(__file__).resolve().parents[1]
 SMALL = se.SweepConfig(
     sizes=(3, 50, 1000), n_instances=3, n_features=200, steps=300, warmup_steps=50
 )
@@ -452,3 +458,60 @@ def test_numba_matches_torch_backend_at_d_hidden_3() -> None:
         atol = 5e-3 if size < 10 else 2e-5
         torch.testing.assert_close(fused.W[i], plain.W[i], rtol=0, atol=atol)
         torch.testing.assert_close(fused.b[i], plain.b[i], rtol=0, atol=atol)
+
+
+GOLDEN_DIGESTS = ("8fa768ee33d344eb", "fe77e5c7cf6a8dfb")
+"""`weights_digest` of the two runs below (d_hidden 2 and 3), with numba 0.68.1 and torch 2.13.0,
+on an AMD EPYC (znver4, AVX-512) host. Compiled for that host instead, the same runs give
+7460d325c4fe108b and 43efd89b60c2239b; for haswell or znver3 tuning, 8fa768ee33d344eb and
+b9e1b12f66903e0f: the CPU name sets the vectoriser's interleaving, hence the summation order."""
+PINNED = se.NUMBA_CPU == "x86-64-v3" and numba.config.CPU_FEATURES == ""
+NOT_PINNED = f"the kernel is compiled for {se.NUMBA_CPU!r} here, not the pinned x86-64-v3"
+
+
+def weights_digest(result: se.SweepResult) -> str:
+    """sha256 (first 16 hex digits) of every final W and b, in order."""
+    digest = hashlib.sha256()
+    for tensor in (*result.W, *result.b):
+        digest.update(tensor.contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def test_numba_kernel_is_compiled_for_the_pinned_cpu() -> None:
+    if not PINNED:
+        pytest.skip(NOT_PINNED)
+    from numba.core.registry import cpu_target
+
+    _, cpu, features = cpu_target.target_context.codegen().magic_tuple()
+    assert (cpu, features) == ("x86-64-v3", "")
+
+
+def test_numba_weights_are_bitwise_those_of_the_stored_outputs() -> None:
+    """The notebook's stored tables were made with this exact arithmetic: if this digest changes
+    (another numba/LLVM, torch RNG or kernel), `pytest solutions/` will fail on the sweep too."""
+    if not PINNED:
+        pytest.skip(NOT_PINNED)
+    config = dataclasses.replace(SMALL, steps=400, warmup_steps=40)
+    m3 = dataclasses.replace(config, d_hidden=3)
+    run = lambda c: se.run_sweep(c, backend="numba", cache_dir=None, progress=False)  # noqa: E731
+    digests = (weights_digest(run(config)), weights_digest(run(m3)))
+    assert digests == GOLDEN_DIGESTS, (
+        f"the kernel's arithmetic changed ({digests}): a numba, llvmlite or torch version, or the "
+        "kernel itself. Re-execute the solutions notebook so that its stored tables match, then "
+        "update GOLDEN_DIGESTS."
+    )
+
+
+def test_pin_holds_when_numba_was_imported_first() -> None:
+    if not PINNED:
+        pytest.skip(NOT_PINNED)
+    code = (
+        "import numba, sweep_engine; from numba.core.registry import cpu_target; "
+        "print(*cpu_target.target_context.codegen().magic_tuple()[1:], sep='|')"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_CPU")}
+    env["PYTHONPATH"] = str(ROOT)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "x86-64-v3|", out.stdout + out.stderr
