@@ -460,11 +460,12 @@ def test_numba_matches_torch_backend_at_d_hidden_3() -> None:
         torch.testing.assert_close(fused.b[i], plain.b[i], rtol=0, atol=atol)
 
 
-GOLDEN_DIGESTS = ("8fa768ee33d344eb", "fe77e5c7cf6a8dfb")
-"""`weights_digest` of the two runs below (d_hidden 2 and 3), with numba 0.68.1 and torch 2.13.0,
-on an AMD EPYC (znver4, AVX-512) host. Compiled for that host instead, the same runs give
-7460d325c4fe108b and 43efd89b60c2239b; for haswell or znver3 tuning, 8fa768ee33d344eb and
-b9e1b12f66903e0f: the CPU name sets the vectoriser's interleaving, hence the summation order."""
+GOLDEN_DIGEST = "8fa768ee33d344eb"
+"""`weights_digest` of the d_hidden = 2 run below, with numba 0.68.1 and torch 2.13.0, on an AMD
+EPYC (znver4, AVX-512) host; compiled for that host instead, the same run gives 7460d325c4fe108b.
+Only the course's m = 2 kernel is pinned this way: the general-m kernel (m = 3 here) gives
+fe77e5c7cf6a8dfb when numba loads it from its on-disk cache and b9e1b12f66903e0f when it has just
+compiled it, on the same machine (measured), so its last bits are not part of the promise."""
 PINNED = se.NUMBA_CPU == "x86-64-v3" and numba.config.CPU_FEATURES == ""
 NOT_PINNED = f"the kernel is compiled for {se.NUMBA_CPU!r} here, not the pinned x86-64-v3"
 
@@ -487,18 +488,18 @@ def test_numba_kernel_is_compiled_for_the_pinned_cpu() -> None:
 
 
 def test_numba_weights_are_bitwise_those_of_the_stored_outputs() -> None:
-    """The notebook's stored tables were made with this exact arithmetic: if this digest changes
-    (another numba/LLVM, torch RNG or kernel), `pytest solutions/` will fail on the sweep too."""
+    """The notebook's stored tables were made with this exact arithmetic (m = 2): if this digest
+    changes (another numba/LLVM, torch RNG or kernel), `pytest solutions/` will fail on the sweep
+    too."""
     if not PINNED:
         pytest.skip(NOT_PINNED)
     config = dataclasses.replace(SMALL, steps=400, warmup_steps=40)
-    m3 = dataclasses.replace(config, d_hidden=3)
-    run = lambda c: se.run_sweep(c, backend="numba", cache_dir=None, progress=False)  # noqa: E731
-    digests = (weights_digest(run(config)), weights_digest(run(m3)))
-    assert digests == GOLDEN_DIGESTS, (
-        f"the kernel's arithmetic changed ({digests}): a numba, llvmlite or torch version, or the "
+    result = se.run_sweep(config, backend="numba", cache_dir=None, progress=False)
+    digest = weights_digest(result)
+    assert digest == GOLDEN_DIGEST, (
+        f"the kernel's arithmetic changed ({digest}): a numba, llvmlite or torch version, or the "
         "kernel itself. Re-execute the solutions notebook so that its stored tables match, then "
-        "update GOLDEN_DIGESTS."
+        "update GOLDEN_DIGEST."
     )
 
 
