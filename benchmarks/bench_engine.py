@@ -159,7 +159,7 @@ def sweep_ms_per_step(cpu: str | None, seconds: float) -> float:
     """ms per step of the whole paper sweep's kernel, in a fresh process compiled for ``cpu``
     (None: the host CPU with all its features)."""
     code = (
-        "import sys, bench_engine as b, sweep_engine as se;"
+        "import bench_engine as b, sweep_engine as se;"
         f"print(b.ms_per_step(se.SweepConfig(steps={FULL_STEPS}), 'numba', {seconds}))"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_CPU")}

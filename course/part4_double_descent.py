@@ -727,8 +727,10 @@ for i, T in enumerate(check_config.sizes):
 # is instant; a Colab runtime that resets loses that folder, and the sweep trains again.
 #
 # The kernel is compiled for one fixed CPU level, x86-64-v3 (AVX2, as on Colab and nearly every
-# x86 machine since 2015), not for your CPU's widest vector instructions: so on any such machine
-# your sweep prints the same numbers as the solutions notebook.
+# x86 machine since 2015), not for your CPU's widest vector instructions: so on any such machine,
+# with the numba and torch versions the solutions ran with (numba 0.68, torch 2.13), your sweep
+# prints the same numbers as the solutions notebook. Colab's own preinstalled versions may move
+# the last digits; the shape of every result stays the same.
 #
 # While it trains, answer the prediction below, then read ahead to Exercise 9: you can write its
 # code now and run it when the sweep is done.
@@ -1402,8 +1404,8 @@ analysis.exposure_figure(
 # - **no pentagon by $T \cdot p = 10$**: every feature dimensionality stays below 0.05, and at
 #   $T = 10{,}000$ the best are 0.007. The second descent here only brings the test loss back to
 #   the all-zeros 1, not below it as the course setting's pentagon does at $T \cdot p = 10$.
-#   Learning five of 10,000 features lowers the loss very little, so at this scale the pentagon
-#   needs more data or training than we ran.
+#   Our reading, not measured: learning five of 10,000 features lowers the loss very little, so
+#   at this scale the pentagon needs more data or training than we ran.
 #
 # ## 10E. Watching it learn
 #
