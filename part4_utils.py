@@ -504,10 +504,35 @@ def _check_schedule(
             raise AssertionError(
                 f"{check}: fn{args} returned {value:.6g}, expected {expected:.6g}. {message}"
             )
+    floor = _floor_diagnosis(cases, observed)
     args, value, expected = min(wrong, key=lambda case: describe(case[0], case[1])[0])
     _, message = describe(args, value)
     raise AssertionError(
-        f"{check}: fn{args} returned {value:.6g}, expected {expected:.6g}. {message}"
+        f"{check}: fn{args} returned {value:.6g}, expected {expected:.6g}. {floor or message}"
+    )
+
+
+def _floor_diagnosis(cases: list[tuple[tuple, float]], observed: list[float]) -> str:
+    """Names a minimum rate, but only if every observed value is floor + (1 - floor) * expected.
+
+    The floor is read off the last step of the first schedule that should end at 0; the claim is
+    then verified on every case, so a schedule that ends above 0 for another reason (a wrong
+    progress, a missing decay written differently) is not told it has a minimum rate.
+    """
+    ends = [v for ((step, steps, *_), e), v in zip(cases, observed) if step == steps and e == 0]
+    if not ends or ends[0] <= 1e-6:
+        return ""
+    floor = ends[0]
+    if not all(
+        math.isclose(v, e if v == e else floor + (1 - floor) * e, abs_tol=1e-6)
+        for (_, e), v in zip(cases, observed, strict=True)
+    ):
+        return ""
+    if floor > 1 - 1e-6:
+        return "The multiplier never decays: after warmup it should fall all the way to 0."
+    return (
+        f"The schedule decays to a minimum of {floor:.3g} instead of all the way to 0: drop the "
+        "minimum rate, so that step == steps gives exactly 0."
     )
 
 
@@ -592,7 +617,7 @@ def test_cosine_decay_lr(fn: Callable[[int, int], float]) -> None:
         if step == 0:
             return 1, "The decay must start at exactly 1 (the peak rate) at step 0."
         if step == steps:
-            return 2, "The schedule must decay all the way to 0 at step == steps (no minimum rate)."
+            return 2, "The multiplier must fall all the way to 0 at step == steps."
         if 2 * step == steps:
             return 3, "At the midpoint a half cosine gives exactly 0.5."
         return 4, "Between the ends the values should follow 0.5 * (1 + cos(pi * step / steps))."
@@ -639,6 +664,11 @@ def test_warmup_cosine_lr(fn: Callable[..., float]) -> None:
             lambda s, n, w=2500: s / w if s < w else _half_cosine(s / n),
         ),
         (
+            "The cosine's progress is divided by steps; divide by the length of the decay: "
+            "progress = (step - warmup_steps) / (steps - warmup_steps).",
+            lambda s, n, w=2500: s / w if s < w else _half_cosine((s - w) / n),
+        ),
+        (
             "Your function ignores its warmup_steps argument (it behaves as if it were 2500).",
             lambda s, n, w=2500: _paper_schedule(s, n, 2500),
         ),
@@ -679,7 +709,7 @@ def test_warmup_cosine_lr(fn: Callable[..., float]) -> None:
         if step == 0:
             return 1, "Warmup must start from exactly 0 at step 0."
         if step == steps:
-            return 2, "The schedule must decay all the way to 0 at step == steps (no minimum rate)."
+            return 2, "The multiplier must fall all the way to 0 at step == steps."
         if step < warmup:
             return 3, "During warmup the multiplier should be step / warmup_steps."
         if step in (warmup, warmup + 1):
@@ -762,8 +792,14 @@ def _check_feature_probability(check: str, x: Tensor, p: float) -> None:
     )
 
 
-def _check_unit_norms(check: str, x: Tensor) -> None:
-    """Checks each (datapoint, instance) vector has unit norm over features or is all zero."""
+def _check_unit_norms(check: str, x: Tensor, lone: Tensor) -> None:
+    """Checks each (datapoint, instance) vector has unit norm over features or is all zero.
+
+    A mismatch is explained only by a cause verified on the data: `x` itself (sums, maxima,
+    the norm against the count of present features) and `lone`, a batch with one feature, whose
+    present values are exactly 1 for any correct normalisation and reveal the rest (raw uniform
+    values, or u / (u + eps)).
+    """
     norms = einops.reduce(x**2, "batch inst feats -> batch inst", "sum").sqrt()
     present = norms > 0
     bad = (norms[present] - 1).abs() > 1e-4
@@ -782,15 +818,47 @@ def _check_unit_norms(check: str, x: Tensor) -> None:
                 f"{header} You normalised over the {name} dimension; normalise over the feature "
                 "dimension (dim=-1)."
             )
-    if (nonzero_norms <= 1 + 1e-4).all() and nonzero_norms.median() > 0.9:
+    rows = x[present]
+    if ((rows.sum(-1) - 1).abs() < 1e-4).all():
         raise AssertionError(
-            f"{header} Every norm is a little below 1: the epsilon added to the norm is too "
-            "large. Guard the division differently (e.g. norm.clamp(min=1e-12))."
+            f"{header} Each datapoint's values sum to 1: you divided by the sum (the L1 norm); "
+            "divide by the L2 norm, x.norm(dim=-1)."
         )
-    raise AssertionError(
-        f"{header} Did you forget to divide each datapoint by its norm, or divide before zeroing "
-        "the absent features?"
-    )
+    if ((rows.max(-1).values - 1).abs() < 1e-4).all():
+        raise AssertionError(
+            f"{header} Each datapoint's largest value is 1: you divided by the maximum; divide "
+            "by the L2 norm, x.norm(dim=-1)."
+        )
+    raise AssertionError(f"{header} {_unit_norm_cause(x, lone)}".rstrip())
+
+
+def _unit_norm_cause(x: Tensor, lone: Tensor) -> str:
+    """The verified cause of non-unit norms, or a neutral statement of what to do."""
+    values = lone[lone > 0].double()
+    grid = (0.25, 0.5, 0.75)
+    if len(values) >= 100 and all(abs((values <= t).double().mean() - t) < 0.08 for t in grid):
+        return (
+            "A datapoint with one present feature keeps its raw value (uniform on [0, 1)) "
+            "instead of becoming 1: divide each datapoint by its L2 norm."
+        )
+    if len(values) >= 100 and (values < 1 - 1e-6).all():
+        ratio = values / (1 - values)
+        eps = 1 / ratio.max().item()
+        if all(abs((ratio * eps <= t).double().mean().item() - t) < 0.08 for t in grid):
+            return (
+                f"A datapoint with one present feature u becomes u / (u + {eps:.2g}) instead of 1: "
+                "the epsilon added to the norm is too large. Guard the division differently "
+                "(e.g. norm.clamp(min=1e-12))."
+            )
+    count = (x > 0).sum(-1).double()
+    norms_squared = x.double().pow(2).sum(-1)
+    share = (count / x.shape[-1])[count > 0].mean()
+    if abs(norms_squared[count > 0].mean() / share - 1) < 0.15 and share < 0.9:
+        return (
+            "The squared norms average the share of present features: it looks like you "
+            "normalised before zeroing the absent features. Zero them first, then divide."
+        )
+    return "Divide each datapoint by its own L2 norm over the features, after zeroing absent ones."
 
 
 def _check_uniform_magnitudes(check: str, x: Tensor) -> None:
@@ -960,7 +1028,7 @@ def _check_generate_batch(fn: Callable[[int, int, int, float], Tensor], seed: in
     _check_identical_instances(check, dense)
     _check_not_binary(check, dense)
     for x in (sparse, pairs, single, dense):
-        _check_unit_norms(check, x)
+        _check_unit_norms(check, x, single)
     _check_distinct_rows(check, dense)
     for x in (sparse, pairs, dense):
         _check_independence(check, x)
@@ -1605,9 +1673,10 @@ def _check_toy_model(model_cls: Callable) -> None:
         small.W.copy_(
             torch.tensor([[[1.0, 0.0, -1.0], [0.0, 1.0, 1.0]], [[0.5, 0.5, 0.0], [0.0, 0.0, 2.0]]])
         )
-        small.b.copy_(torch.tensor([[0.0, -0.5, 0.25], [0.1, 0.0, -1.0]]))
+        small.b.copy_(torch.tensor([[0.0, -0.5, 0.25], [0.1, -0.2, -1.0]]))
     x = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]], [[0.0, 0.6, 0.8], [0.6, 0.8, 0.0]]])
     pre = torch.einsum("imf,bif->bim", small.W.detach(), x)
+    _require_off_kinks(torch.einsum("imf,bim->bif", small.W.detach(), pre) + small.b.detach())
     expected = torch.relu(torch.einsum("imf,bim->bif", small.W.detach(), pre) + small.b.detach())
     with torch.enable_grad():
         result = _call(check, small, x, what="a (2, 2, 3) batch", names=("features",))
@@ -1627,6 +1696,21 @@ def _check_toy_model(model_cls: Callable) -> None:
         f"{check}: forward gives the wrong output on a hand-made example: expected "
         "ReLU(Wᵀ(W x) + b) with each instance using its own W and b"
     )
+
+
+KINK_MARGIN = 0.05
+"""Pre-activations of a gradient check stay this far from the ReLU's kink at 0."""
+
+
+def _require_off_kinks(pre_activation: Tensor) -> None:
+    """Guards a gradient check's example: no pre-activation may sit at (or near) the kink.
+
+    At exactly 0 every subgradient in [0, 1] is valid, and torch's ReLU spellings differ there
+    (`relu` gives 0, `clamp(min=0)` gives 1, `maximum(x, 0)` gives 0.5), so a gradient compared
+    at a kink would reject correct code.
+    """
+    if (pre_activation.abs() < KINK_MARGIN).any():
+        raise RuntimeError("check example puts a ReLU pre-activation at its kink; change it")
 
 
 def _check_model_gradient(check: str, model: nn.Module, out: Tensor, x: Tensor) -> None:
@@ -1673,6 +1757,7 @@ def _reference_train(
     use_schedule: bool = True,
     decoupled: bool = True,
     feature_mean: bool = False,
+    instance_mean: bool = False,
     quarter_cosine: bool = False,
 ) -> None:
     """Full-batch training as the exercise defines it; the flags reproduce common mistakes."""
@@ -1686,7 +1771,8 @@ def _reference_train(
         if zero_grad:
             optimizer.zero_grad()
         errors = (data - model(data)).pow(2)
-        (errors.mean(-1) if feature_mean else errors.sum(-1)).mean(0).sum().backward()
+        per_instance = (errors.mean(-1) if feature_mean else errors.sum(-1)).mean(0)
+        (per_instance.mean() if instance_mean else per_instance.sum()).backward()
         optimizer.step()
 
 
@@ -1713,6 +1799,12 @@ TRAIN_MISTAKES: dict[str, tuple[dict[str, bool | int], str]] = {
         {"feature_mean": True},
         "your loss averages over features too (which shrinks the gradients towards Adam's eps): "
         "sum over features, mean over the batch",
+    ),
+    "instance_mean": (
+        {"instance_mean": True},
+        "your loop averages the per-instance losses before backward(): that divides every "
+        "instance's gradient by n_inst, which Adam undoes except through its eps, so the runs "
+        "drift apart. Sum them: loss.sum().backward()",
     ),
     "quarter_cosine": (
         {"quarter_cosine": True},
@@ -1868,14 +1960,6 @@ def _pick_best_cases() -> list[tuple[str, tuple[Tensor, Tensor, Tensor]]]:
     return [(what, (W, data, torch.tensor(loss))) for what, loss in losses.items()]
 
 
-def _pick_last_of_ties(
-    W: Float[Tensor, "inst d_hidden feats"], data: Float[Tensor, "batch inst feats"], loss: Tensor
-) -> tuple[Tensor, Tensor]:
-    """A known mistake: on a tie, the LAST instance with the lowest loss."""
-    last = int(torch.nonzero(loss == loss.min())[-1])
-    return W[last], data[:, last]
-
-
 PICK_BEST_MISTAKES: list[Candidate] = [
     (
         lambda W, data, loss: (W[loss.argmax()], data[:, loss.argmax()]),
@@ -1894,7 +1978,6 @@ PICK_BEST_MISTAKES: list[Candidate] = [
         lambda W, data, loss: (W[loss.argmin()].T, data[:, loss.argmin()]),
         "You returned the transpose of W[best]; keep its shape (d_hidden, feats).",
     ),
-    (_pick_last_of_ties, "On a tie, pick the first instance with the lowest loss, as argmin does."),
     (
         lambda W, data, loss: (data[:, loss.argmin()], W[loss.argmin()]),
         "Return the weights first and the data second: (W[best], data[:, best]).",
@@ -1907,13 +1990,15 @@ def test_pick_best(fn: Callable[[Tensor, Tensor, Tensor], tuple[Tensor, Tensor]]
     """Checks `fn(W, data, train_loss)` -> (W[best], data[:, best]) with best = argmin(loss).
 
     W is (inst, d_hidden, feats), data is (batch, inst, feats), train_loss is (inst,). W may
-    require grad (students pass model.W): results with or without grad are accepted.
+    require grad (students pass model.W): results with or without grad are accepted. On a tie
+    any of the tied instances is right (argmin and a loop with `<=` differ there, both valid).
     """
     check = "test_pick_best"
     _require_callable(fn)
     for what, inputs in _pick_best_cases():
         W, data, loss = inputs
-        best = int(loss.argmin())
+        tied = [int(i) for i in torch.nonzero(loss == loss.min())[:, 0]]
+        best = tied[0]
         expected = (W[best].detach(), data[:, best])
         got = _call(check, fn, *inputs, what=what, names=("W", "data", "train_loss"))
         _require_result(check, got, what)
@@ -1924,7 +2009,7 @@ def test_pick_best(fn: Callable[[Tensor, Tensor, Tensor], tuple[Tensor, Tensor]]
                 f"{_shape_text(got)}. Return the weights and data of the best instance, not its "
                 "index."
             )
-        if _same_result(got, expected):
+        if any(_same_result(got, (W[i].detach(), data[:, i])) for i in tied):
             continue
         message = _diagnose(got, inputs, expected, PICK_BEST_MISTAKES)
         shapes = ", ".join(_shape_text(g) for g in got)

@@ -295,7 +295,8 @@ px.line(
 #
 # > Difficulty: 🔴🔴⚪⚪⚪ · Importance: 🔵🔵🔵⚪⚪ · about 10 minutes
 #
-# **Contract.** Return a tensor of shape `(batch_size, n_inst, n_features)`: each feature present with
+# **Contract.** Return a float32 tensor (PyTorch's default dtype) of shape
+# `(batch_size, n_inst, n_features)`: each feature present with
 # probability `feature_probability`, present values uniform on $[0, 1)$, and every
 # (datapoint, instance) vector scaled to unit length along the feature axis. A datapoint with no
 # feature present must stay all zeros (no `NaN`).
@@ -430,7 +431,9 @@ utils.test_calculate_loss(calculate_loss)
 # `torch.optim.AdamW(lr=lr, weight_decay=weight_decay)`. Before each step, set every parameter
 # group's learning rate to `lr * warmup_cosine_lr(step, steps, warmup_steps)` for
 # `step = 0, 1, ..., steps - 1` (so the first update has rate 0, exactly like PyTorch's
-# `LambdaLR`). Return the per-instance loss of the final weights on `data`.
+# `LambdaLR`). Each step calls `backward()` on the **sum** of the per-instance losses, not their
+# mean (the check follows the exact AdamW trajectory, and a mean changes it through Adam's
+# $\epsilon$). Return the per-instance loss of the final weights on `data`.
 #
 # <details><summary>Hint 1</summary>
 #
@@ -543,7 +546,7 @@ utils.test_dimensionality(dimensionality)
 # **Contract.** `pick_best(W, data, train_loss)` with `W (inst, d_hidden, feats)`,
 # `data (batch, inst, feats)` and `train_loss (inst,)` returns a pair: the weights
 # `(d_hidden, feats)` and the training data `(batch, feats)` of the instance with the lowest final
-# training loss (the first one, if several tie).
+# training loss (any one of them, if several tie).
 #
 # <details><summary>Hint 1</summary>
 #

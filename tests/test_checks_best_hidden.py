@@ -38,11 +38,6 @@ def pick_transposed_w(W, data, train_loss):
     return W[best].T, data[:, best]
 
 
-def pick_last_tie(W, data, train_loss):
-    best = len(train_loss) - 1 - train_loss.flip(0).argmin()
-    return W[best], data[:, best]
-
-
 def pick_swapped(W, data, train_loss):
     best = train_loss.argmin()
     return data[:, best], W[best]
@@ -64,7 +59,6 @@ PICK_BEST_MISTAKES = {
     "datapoint_instead_of_instance": (pick_datapoint, r"data\[best\] picks a datapoint"),
     "wrong_axis_of_W": (pick_wrong_w_axis, r"first axis, W\[best\]"),
     "transposed_W": (pick_transposed_w, "transpose"),
-    "last_of_a_tie": (pick_last_tie, "first instance with the lowest loss"),
     "swapped_outputs": (pick_swapped, "weights first"),
     "sorts_the_losses_in_place": (pick_sorts_in_place, "modified its input `train_loss`"),
     "always_instance_0": (pick_first_instance, r"train_loss\.argmin\(\)"),

@@ -254,6 +254,15 @@ def pick_best_numpy(W, data, train_loss):
     return W[best].double(), data[:, best].double()
 
 
+def pick_best_loop_last_of_ties(W, data, train_loss):
+    """A loop with `<=`: on a tie it keeps the last of the tied instances, which is as valid."""
+    best = 0
+    for i, loss in enumerate(train_loss.tolist()):
+        if loss <= train_loss[best]:
+            best = i
+    return W[best], data[:, best]
+
+
 def hidden_matmul(W, data):
     return data @ W.T
 
@@ -296,7 +305,12 @@ VALID = {
         evaluate_instance_loop,
         evaluate_via_model,
     ],
-    "test_pick_best": [pick_best_sorted, pick_best_torch_min, pick_best_numpy],
+    "test_pick_best": [
+        pick_best_sorted,
+        pick_best_torch_min,
+        pick_best_numpy,
+        pick_best_loop_last_of_ties,
+    ],
     "test_hidden_datapoints": [hidden_matmul, hidden_loops, hidden_float64],
 }
 
@@ -313,6 +327,62 @@ def test_valid_variant_passes(name: str, index: int, capsys) -> None:
     check, _ = CHECKED[name]
     check(VALID[name][index])
     assert capsys.readouterr().out.strip() == f"All tests in `{name}` passed!"
+
+
+RELU_SPELLINGS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "torch.relu": torch.relu,
+    "F.relu": F.relu,
+    "nn.ReLU()": nn.ReLU(),
+    "Tensor.relu": torch.Tensor.relu,
+    "F.relu(inplace=True)": functools.partial(F.relu, inplace=True),
+    "Tensor.relu_": torch.Tensor.relu_,
+    "clamp(min=0)": lambda x: x.clamp(min=0),
+    "clamp_min": lambda x: torch.clamp_min(x, 0),
+    "clip(min=0)": lambda x: torch.clip(x, min=0),
+    "maximum(x, 0)": lambda x: torch.maximum(x, torch.zeros_like(x)),
+    "max(x, tensor(0))": lambda x: torch.max(x, torch.tensor(0.0)),
+    "fmax(x, 0)": lambda x: torch.fmax(x, torch.zeros_like(x)),
+    "where(x > 0)": lambda x: torch.where(x > 0, x, 0.0),
+    "where(x >= 0)": lambda x: torch.where(x >= 0, x, 0.0),
+    "x * (x > 0)": lambda x: x * (x > 0),
+    "(x + |x|) / 2": lambda x: (x + x.abs()) / 2,
+    "F.threshold": lambda x: F.threshold(x, 0.0, 0.0),
+    "F.hardtanh(0, inf)": lambda x: F.hardtanh(x, 0.0, math.inf),
+    "F.leaky_relu(0)": lambda x: F.leaky_relu(x, 0.0),
+    "nn.Threshold": nn.Threshold(0.0, 0.0),
+}
+"""Every way torch offers to write the output ReLU. They differ only in the subgradient at 0."""
+
+
+def model_with_relu(relu: Callable[[torch.Tensor], torch.Tensor]) -> type[nn.Module]:
+    """The reference model with its output ReLU written another way."""
+
+    class SpelledReLUModel(ToyModel):
+        def forward(self, x):
+            hidden = einops.einsum(x, self.W, "batch inst feats, inst d feats -> batch inst d")
+            return relu(
+                einops.einsum(hidden, self.W, "batch inst d, inst d f -> batch inst f") + self.b
+            )
+
+    return SpelledReLUModel
+
+
+@pytest.mark.parametrize("spelling", RELU_SPELLINGS, ids=RELU_SPELLINGS)
+def test_every_relu_spelling_passes_the_model_and_training_checks(spelling: str, capsys) -> None:
+    model_cls = model_with_relu(RELU_SPELLINGS[spelling])
+    part4_utils.test_toy_model(model_cls)
+    part4_utils.test_train(train, model_cls)
+    assert capsys.readouterr().out.split("\n")[:2] == [
+        "All tests in `test_toy_model` passed!",
+        "All tests in `test_train` passed!",
+    ]
+
+
+def test_the_model_check_never_compares_gradients_at_a_kink() -> None:
+    """The guard itself: an example with a pre-activation at 0 is refused before any comparison."""
+    with pytest.raises(RuntimeError, match="kink"):
+        part4_utils._require_off_kinks(torch.tensor([0.3, 0.0, -0.4]))
+    part4_utils._require_off_kinks(torch.tensor([0.3, -0.2, 1.0]))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -456,6 +526,18 @@ def train_quarter_cosine_and_feature_mean(
         return calculate_loss(model(data), data)
 
 
+def train_mean_over_instances(model, data, steps, warmup_steps=2500, lr=1e-3, weight_decay=1e-2):
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    for step in range(steps):
+        for group in optimizer.param_groups:
+            group["lr"] = lr * warmup_cosine_lr(step, steps, warmup_steps)
+        optimizer.zero_grad()
+        calculate_loss(model(data), data).mean().backward()
+        optimizer.step()
+    with torch.no_grad():
+        return calculate_loss(model(data), data)
+
+
 def evaluate_relu_on_hidden(W, b, test_batch, chunk_size=1000):
     hidden = torch.relu(einops.einsum(test_batch, W, "b f, i d f -> b i d"))
     out = torch.relu(einops.einsum(hidden, W, "b i d, i d f -> b i f") + b)
@@ -518,6 +600,7 @@ MISTAKES: dict[str, list[tuple[str, Callable, str]]] = {
     "test_train": [
         ("returns_nan", train_returns_nan, "returned NaN or infinite losses"),
         ("mutates_data", train_normalises_data_in_place, "modified its input `data` in place"),
+        ("mean_over_instances", train_mean_over_instances, "averages the per-instance losses"),
         (
             "older_course_schedule_and_feature_mean",
             train_quarter_cosine_and_feature_mean,

@@ -195,7 +195,10 @@ COSINE_DECAY_MISTAKES = {
     "linear": (lambda s, n: 1 - s / n, "linear decay"),
     "full_cosine_goes_negative": (lambda s, n: math.cos(math.pi * s / n), "down to -1"),
     "increasing": (lambda s, n: 0.5 * (1 - math.cos(math.pi * s / n)), "rises from 0 to 1"),
-    "min_lr": (lambda s, n: 0.1 + 0.9 * half_cosine(s / n), "all the way to 0"),
+    "min_lr": (
+        lambda s, n: 0.1 + 0.9 * half_cosine(s / n),
+        "minimum of 0.1 instead of all the way",
+    ),
     "ends_at_half": (lambda s, n: 0.75 + 0.25 * math.cos(math.pi * s / n), "all the way to 0"),
     "scaled_by_peak_lr": (lambda s, n: 1e-3 * half_cosine(s / n), "start at exactly 1"),
     "cosine_squared": (lambda s, n: math.cos(math.pi / 2 * s / n) ** 2 * 0.98, "start at"),
@@ -227,10 +230,18 @@ WARMUP_COSINE_MISTAKES = {
     ),
     "no_warmup": (lambda s, n, w=2500: half_cosine(s / n), "no warmup"),
     "linear_decay": (lambda s, n, w=2500: s / w if s < w else 1 - (s - w) / (n - w), "linear"),
-    "no_decay": (lambda s, n, w=2500: min(s / w, 1.0), "all the way to 0"),
+    "no_decay": (lambda s, n, w=2500: min(s / w, 1.0), "never decays"),
     "min_lr": (
         lambda s, n, w=2500: s / w if s < w else 0.1 + 0.9 * half_cosine((s - w) / (n - w)),
-        "all the way to 0",
+        "minimum of 0.1 instead",
+    ),
+    "progress_over_steps": (
+        lambda s, n, w=2500: s / w if s < w else half_cosine((s - w) / n),
+        "progress is divided by steps",
+    ),
+    "floor_in_the_warmup_too": (
+        lambda s, n, w=2500: max(0.1, warmup_cosine(s, n, w)),
+        r"returned 0\.1, expected 0\. Warmup must start from exactly 0 at step 0\.$",
     ),
     "warmup_divides_by_w_minus_1": (
         lambda s, n, w=2500: min(s / (w - 1), 1.0) if s < w else warmup_cosine(s, n, w),
@@ -339,6 +350,21 @@ def gen_large_eps(batch, inst, feats, p):
     return x / (x.norm(dim=-1, keepdim=True) + 1e-2)
 
 
+def gen_l1_normalised(batch, inst, feats, p):
+    x = raw_features(batch, inst, feats, p)
+    return x / x.sum(dim=-1, keepdim=True).clamp(min=1e-12)
+
+
+def gen_max_normalised(batch, inst, feats, p):
+    x = raw_features(batch, inst, feats, p)
+    return x / x.amax(dim=-1, keepdim=True).clamp(min=1e-12)
+
+
+def gen_squared_norm(batch, inst, feats, p):
+    x = raw_features(batch, inst, feats, p)
+    return x / (x**2).sum(dim=-1, keepdim=True).clamp(min=1e-12)
+
+
 def gen_same_datapoint(batch, inst, feats, p):
     return generate_batch(1, inst, feats, p).expand(batch, inst, feats)
 
@@ -367,9 +393,12 @@ GENERATE_BATCH_MISTAKES = {
     "same_data_every_instance": (gen_same_for_every_instance, "exactly the same data"),
     "same_mask_every_instance": (gen_same_mask_for_every_instance, "same features present"),
     "float64": (gen_float64, "float32"),
-    "unnormalised": (gen_unnormalised, "forget to divide"),
+    "unnormalised": (gen_unnormalised, "keeps its raw value"),
     "large_eps": (gen_large_eps, "epsilon"),
-    "normalise_before_mask": (gen_normalise_before_mask, "before zeroing"),
+    "l1_normalised": (gen_l1_normalised, r"divided by the sum \(the L1 norm\)"),
+    "max_normalised": (gen_max_normalised, "divided by the maximum"),
+    "squared_norm": (gen_squared_norm, r"norms from .*\)\. Divide each datapoint by its own L2"),
+    "normalise_before_mask": (gen_normalise_before_mask, "normalised before zeroing"),
     "same_datapoint_repeated": (gen_same_datapoint, "distinct datapoints"),
     "inst_batch_swapped": (gen_inst_first, r"\(batch, inst, feats\)"),
     "returns_numpy": (gen_numpy, "torch.Tensor"),
