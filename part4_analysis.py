@@ -7,9 +7,10 @@ them in here; `scripts/make_figures.py` uses `dimensionality` below. Every figur
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,12 +21,30 @@ import torch
 from jaxtyping import Float
 from plotly.subplots import make_subplots
 from torch import Tensor
+from torch.optim.optimizer import register_optimizer_step_post_hook
+from tqdm.auto import tqdm
 
 REGIME_COLOURS = {
     "memorising": "rgba(99, 110, 250, 0.12)",
     "transition": "rgba(239, 85, 59, 0.12)",
     "generalising": "rgba(0, 204, 150, 0.12)",
 }
+
+
+@contextlib.contextmanager
+def optimizer_steps_progress(total: int, desc: str) -> Iterator[tqdm]:
+    """A progress bar that ticks at every optimizer step taken inside the block.
+
+    It hooks every torch optimizer (`register_optimizer_step_post_hook`), so a student's own
+    training loop shows per-step progress without any change to it. The hook is removed on exit.
+    """
+    bar = tqdm(total=total, desc=desc, unit="step")
+    handle = register_optimizer_step_post_hook(lambda *_: bar.update())
+    try:
+        yield bar
+    finally:
+        handle.remove()
+        bar.close()
 
 
 def dimensionality(vectors: Float[Tensor, "... k d"]) -> Float[Tensor, "... k"]:

@@ -1646,10 +1646,12 @@ def _check_toy_model(model_cls: Callable) -> None:
     stds = W.detach().std(dim=(1, 2))
     if not torch.allclose(stds, torch.full_like(stds, target), rtol=0.1):
         hint = ""
-        if torch.allclose(stds, torch.full_like(stds, 0.0135), rtol=0.15):
+        wrong_fans = math.sqrt(2 / (n_features * (d_hidden + n_inst)))
+        if torch.allclose(stds, torch.full_like(stds, wrong_fans), rtol=0.1):
             hint = (
                 " This is what nn.init.xavier_normal_ gives on the 3-D tensor: it takes the fans "
-                "from the wrong axes. Compute the std yourself."
+                "from the wrong axes, sqrt(2 / (n_features (d_hidden + n_inst))) = "
+                f"{wrong_fans:.4f} for this check's {n_inst} instances. Compute the std yourself."
             )
         elif stds.mean() > 0.5:
             hint = " Did you forget to scale torch.randn?"

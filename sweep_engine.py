@@ -37,6 +37,7 @@ accumulated in float64 (they are evaluated every ``LOSS_EVERY`` steps only).
 from __future__ import annotations
 
 import bisect
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -46,7 +47,7 @@ import re
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -1040,6 +1041,21 @@ def _check_options(
     return snaps
 
 
+@contextlib.contextmanager
+def _torch_threads_kept() -> Iterator[None]:
+    """Restores torch's intra-op thread count after training.
+
+    numba's OpenMP threading layer and torch share one OpenMP runtime, so numba's parallel loops
+    reset torch's thread count to the number of cores: a student who chose
+    `torch.set_num_threads(1)` for their own loops would silently get every core back.
+    """
+    threads = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def run_sweep(
     config: SweepConfig,
     *,
@@ -1084,9 +1100,10 @@ def run_sweep(
         else _TorchBackend(config, sparse, state, device)
     )
     on_chunk = _checkpointer(config, engine, state, cache, checkpoint_every, name)
-    history, history_steps = _train(
-        config, engine, state, progress, record_every, snaps, checkpoint_every, on_chunk
-    )
+    with _torch_threads_kept():
+        history, history_steps = _train(
+            config, engine, state, progress, record_every, snaps, checkpoint_every, on_chunk
+        )
     result = _result(config, engine, state, sparse, history, history_steps)
     if cache is not None:
         cache.save_result(result, record_every)

@@ -39,10 +39,17 @@ IMAGES_URL = (
     f"https://raw.githubusercontent.com/{REPO_URL.removeprefix('https://github.com/')}/main/images"
 )
 
-BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
+BEGIN, END, OPTIONAL = "# BEGIN SOLUTION", "# END SOLUTION", " (optional)"
 BLOCK = re.compile(
-    rf"^(?P<indent>[ \t]*){re.escape(BEGIN)}\n(?P<body>.*?)^[ \t]*{re.escape(END)}\n?",
+    rf"^(?P<indent>[ \t]*){re.escape(BEGIN)}(?P<optional>{re.escape(OPTIONAL)})?\n"
+    rf"(?P<body>.*?)^[ \t]*{re.escape(END)}\n?",
     re.MULTILINE | re.DOTALL,
+)
+# An optional block (the challenge) becomes a placeholder that runs, so that Run All on the
+# exercises notebook ends cleanly for a student who has not attempted it.
+OPTIONAL_PLACEHOLDER = (
+    "# YOUR CODE HERE (optional: until you write it, this cell only prints a reminder)\n"
+    'print("Challenge not attempted yet: your analysis goes in this cell.")\n'
 )
 BADGES = re.compile(r"(<!-- badges:start -->\n).*?(<!-- badges:end -->)", re.DOTALL)
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
@@ -71,19 +78,42 @@ def substitute(text: str, notebook: Path) -> str:
     )
 
 
+def require_paired_markers(source: str) -> None:
+    """Refuses a cell whose solution markers are unmatched or nested (they would leak code)."""
+    depth = 0
+    for number, line in enumerate(source.splitlines(), start=1):
+        marker = line.strip()
+        if marker in (BEGIN, BEGIN + OPTIONAL):
+            depth += 1
+        elif marker == END:
+            depth -= 1
+        elif BEGIN in marker or END in marker:
+            raise ValueError(f"line {number} of a cell: malformed solution marker {marker!r}")
+        if depth not in (0, 1):
+            problem = "nested" if depth > 1 else f"{END!r} without {BEGIN!r}"
+            raise ValueError(f"line {number} of a cell: {problem} solution marker:\n{source}")
+    if depth:
+        raise ValueError(f"a cell opens {BEGIN!r} and never closes it:\n{source}")
+
+
 def as_solution(source: str) -> str:
     """Drop the solution markers, keep the reference code."""
+    require_paired_markers(source)
     return BLOCK.sub(lambda m: m.group("body"), source).rstrip("\n")
+
+
+def placeholder(match: re.Match) -> str:
+    """The exercise's stand-in for one solution block, at the block's indentation."""
+    indent = match.group("indent")
+    if match.group("optional"):
+        return "".join(indent + line + "\n" for line in OPTIONAL_PLACEHOLDER.splitlines())
+    return f"{indent}# YOUR CODE HERE\n{indent}raise NotImplementedError()\n"
 
 
 def as_exercise(source: str) -> str:
     """Replace every solution block by a placeholder at the block's indentation."""
-    return BLOCK.sub(
-        lambda m: (
-            f"{m.group('indent')}# YOUR CODE HERE\n{m.group('indent')}raise NotImplementedError()\n"
-        ),
-        source,
-    ).rstrip("\n")
+    require_paired_markers(source)
+    return BLOCK.sub(placeholder, source).rstrip("\n")
 
 
 def folded_solution(code: str) -> nbformat.NotebookNode:

@@ -420,3 +420,16 @@ def test_learning_strip_figure_has_one_panel_per_size_and_frame():
     fig = analysis.learning_strip_figure(snapshot_run(), frames=[0, 3])
     assert len(fig.data) == 2 * 2 * 2
     assert fig.layout.annotations[1].text == "T = 3, step 1,000"
+
+
+def test_optimizer_steps_progress_ticks_once_per_step_of_any_loop_and_unhooks() -> None:
+    param = torch.nn.Parameter(torch.zeros(3))
+    optimizer = torch.optim.SGD([param], lr=0.1)
+    with analysis.optimizer_steps_progress(total=5, desc="test") as bar:
+        for _ in range(5):
+            optimizer.zero_grad()
+            param.sum().backward()
+            optimizer.step()
+        assert bar.n == 5
+    optimizer.step()
+    assert bar.n == 5, "the hook must be removed when the block ends"

@@ -520,3 +520,18 @@ def test_pin_holds_whichever_is_imported_first(imports: str) -> None:
         [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "x86-64-v3|", out.stdout + out.stderr
+
+
+@pytest.mark.skipif(
+    (os.cpu_count() or 1) < 2, reason="one core: numba has no thread count to reset"
+)
+def test_numba_run_leaves_torch_thread_count_as_the_student_set_it() -> None:
+    """numba's OpenMP layer resets torch's threads to the core count; run_sweep restores them."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        config = se.SweepConfig(sizes=(5,), n_instances=2, n_features=20, steps=20, warmup_steps=2)
+        se.run_sweep(config, backend="numba", cache_dir=None, progress=False)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
