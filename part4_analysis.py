@@ -661,7 +661,16 @@ def loss_histogram_figure(losses: dict[str, Float[Tensor, " points"]]) -> go.Fig
     fig = go.Figure()
     for label, values in losses.items():
         centres, counts = log_loss_bins(values)
-        fig.add_trace(go.Bar(x=centres, y=counts, width=HISTOGRAM_BIN, name=label, opacity=0.6))
+        fig.add_trace(
+            go.Bar(
+                x=centres,
+                y=counts,
+                width=HISTOGRAM_BIN,
+                name=label,
+                opacity=0.6,
+                marker_line_width=0,  # edge to edge, as a histogram's bars are drawn
+            )
+        )
     fig.add_vline(x=0.0, line=dict(color="black", dash="dash", width=1))
     fig.update_layout(
         barmode="overlay",
