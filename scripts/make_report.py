@@ -9,7 +9,8 @@ needs the network or a Jupyter server:
   under a note;
 - the reference figures, addressed in the notebooks by URL (`build_notebooks.IMAGES_URL`), are
   read from `images/` and embedded, except those that repeat the live figure just drawn above
-  them (all but `FIGURES_NOT_DRAWN_LIVE`): each chart appears once;
+  them (all but `FIGURES_NOT_DRAWN_LIVE`): each chart appears once; the Colab badge (an image
+  from the network) is left out;
 - plotly's PNGs are dropped (the report draws the interactive figure instead).
 Formulas are converted from TeX to MathML while the report is written (latex2mathml), which
 browsers draw natively: no MathJax, nothing fetched. The report is one self-contained HTML file.
@@ -117,9 +118,9 @@ def prepare(notebook: nbformat.NotebookNode, images_dir: str) -> nbformat.Notebo
     plotlyjs_embedded = False
     for cell in notebook.cells:
         if cell.cell_type == "markdown":
-            cell.source = without_repeated_figures(cell.source).replace(
-                build.IMAGES_URL, images_dir
-            )
+            # The Colab badge is an image from the network, and a link the report has no use for.
+            source = cell.source.replace(build.badge(build.SOLUTIONS), "")
+            cell.source = without_repeated_figures(source).replace(build.IMAGES_URL, images_dir)
             continue
         if cell.cell_type != "code":
             continue

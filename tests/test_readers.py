@@ -71,7 +71,9 @@ def open_offline(path: Path, javascript: bool) -> Iterator:
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=require_chromium(), args=FLAGS, headless=True)
-        context = browser.new_context(java_script_enabled=javascript, viewport=dict(width=1200))
+        context = browser.new_context(
+            java_script_enabled=javascript, viewport=dict(width=1200, height=900)
+        )
         context.route("**/*", route)
         page = context.new_page()
         page.goto(path.as_uri(), wait_until="load", timeout=120_000)
@@ -156,7 +158,8 @@ def test_report_typesets_offline_and_draws_each_figure_once(solutions, tmp_path)
         )
         assert page.locator("math").count() >= 50, "the formulas are not MathML"
         containers = page.locator(".plot-container.plotly").count()
-        assert containers == len(figure_outputs(solutions)), "each figure drawn once, live"
+        expected = len(figure_outputs(make_report.prepare(solutions, images_dir="images")))
+        assert containers == expected, f"{containers} live figures drawn, of {expected}"
         images = page.locator(".jp-RenderedImage img, .jp-MarkdownOutput img").count()
         assert images == kept, f"{images} images besides the live figures (expected {kept})"
         assert fetched == [], f"the report asked the network for {fetched[:3]}"
