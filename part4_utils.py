@@ -162,9 +162,13 @@ def _grid_shape(count: int, n_rows: int | None) -> tuple[int, int]:
 
 
 def _round_significant(x: np.ndarray, scale: float) -> np.ndarray:
-    """Rounds coordinates to about SIGNIFICANT_DIGITS digits relative to `scale`, keeping NaN."""
+    """Rounds coordinates to about SIGNIFICANT_DIGITS digits relative to `scale`, keeping NaN.
+
+    Returned as float32: plotly stores arrays as binary (base64), where rounding alone saves
+    nothing and float32 halves the stored figure; its 7 digits are far finer than a pixel.
+    """
     decimals = SIGNIFICANT_DIGITS - 1 - math.floor(math.log10(scale))
-    return np.round(x, max(decimals, 0))
+    return np.round(x, max(decimals, 0)).astype(np.float32)
 
 
 def _subplot_traces(

@@ -9,9 +9,15 @@ The source is a jupytext percent-format script. Inside a code cell, the lines be
 Usage:
     python scripts/build_notebooks.py            # write both notebooks, execute the solutions one
     python scripts/build_notebooks.py --no-execute   # structure only (fast; for iterating)
+    python scripts/build_notebooks.py --execute-to build/x.ipynb   # only run the solutions
 
 The solutions notebook is stored executed so that readers see results; `tests/test_notebooks.py`
-fails when either notebook is stale relative to the source.
+fails when either notebook is stale relative to the source. It is stored for readers who run
+nothing (GitHub, Colab before running, nbviewer): each plotly figure carries a PNG beside its JSON
+(plotly's `plotly_mimetype+png` renderer, the PNG drawn by kaleido), and each widget its static
+view (`static_views.py`). kaleido needs Chrome or Chromium: without one, writing the committed
+notebook stops with a message, while `--execute-to` (what `replicate.sh` runs) writes a notebook
+with interactive figures only and says so.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ from pathlib import Path
 
 import jupytext
 import nbformat
+from browsers import GET_BROWSER, find_chromium
+from static_views import without_widgets
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "course" / "part4_double_descent.py"
@@ -53,6 +61,9 @@ OPTIONAL_PLACEHOLDER = (
 )
 BADGES = re.compile(r"(<!-- badges:start -->\n).*?(<!-- badges:end -->)", re.DOTALL)
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
+RENDERER_WITH_IMAGES = "plotly_mimetype+png"
+"""plotly's JSON (JupyterLab, VS Code, the report) and a PNG beside it (viewers without JS)."""
+RENDERER_WITHOUT_IMAGES = "plotly_mimetype"
 
 
 def colab_url(notebook: Path) -> str:
@@ -164,19 +175,42 @@ def build(kind: str) -> nbformat.NotebookNode:
     return notebook
 
 
-def execute(notebook: nbformat.NotebookNode, timeout: int = 3600) -> nbformat.NotebookNode:
-    """Run every cell in the solutions folder, as nbval will, and keep the outputs."""
+def execute(
+    notebook: nbformat.NotebookNode, timeout: int = 3600, images: bool = True
+) -> nbformat.NotebookNode:
+    """Run every cell in the solutions folder, as nbval will, and keep the outputs.
+
+    With `images`, every plotly figure also stores a PNG (needs a browser for kaleido). Widget
+    outputs are replaced by their static views either way (`static_views.without_widgets`).
+    """
     from nbclient import NotebookClient
 
-    os.environ.setdefault("PLOTLY_RENDERER", "plotly_mimetype")
-    client = NotebookClient(
-        notebook,
-        timeout=timeout,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(SOLUTIONS.parent)}},
-    )
-    client.execute()
-    return notebook
+    renderer = RENDERER_WITH_IMAGES if images else RENDERER_WITHOUT_IMAGES
+    saved = os.environ.get("PLOTLY_RENDERER")
+    os.environ["PLOTLY_RENDERER"] = renderer  # the kernel inherits it; students' runs do not
+    try:
+        client = NotebookClient(
+            notebook,
+            timeout=timeout,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(SOLUTIONS.parent)}},
+        )
+        client.execute()
+    finally:
+        if saved is None:
+            os.environ.pop("PLOTLY_RENDERER", None)
+        else:
+            os.environ["PLOTLY_RENDERER"] = saved
+    return without_widgets(notebook)
+
+
+def require_browser() -> None:
+    """Stop, with what to install, where kaleido has no browser to draw the figures' PNGs."""
+    if find_chromium() is None:
+        raise SystemExit(
+            "build_notebooks.py: no Chrome or Chromium, which kaleido needs to store the figures "
+            f"as images for readers; install one with {GET_BROWSER} (or use --no-execute)."
+        )
 
 
 def write(notebook: nbformat.NotebookNode, path: Path) -> None:
@@ -200,9 +234,17 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.execute_to:
-        write(execute(build("solutions")), args.execute_to)
+        images = find_chromium() is not None
+        write(execute(build("solutions"), images=images), args.execute_to)
         print(f"wrote {args.execute_to}")
+        if not images:
+            print(
+                f"note: no Chrome or Chromium, so {args.execute_to} has interactive figures but no "
+                f"images (a viewer without JavaScript shows none); get one with {GET_BROWSER}."
+            )
         return
+    if not args.no_execute:
+        require_browser()
     write(build("exercises"), EXERCISES)
     solutions = build("solutions")
     write(solutions if args.no_execute else execute(solutions), SOLUTIONS)

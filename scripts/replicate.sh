@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs everything into .venv, runs the solutions notebook end to end (the full sweep through
 # the engine) into build/, renders it as an HTML report (no browser needed), and renders the
-# reference figures into images/ (plus the README's results table). The PNGs need a Chrome or
-# Chromium that kaleido can find; without one they are skipped with a note and images/ is kept.
+# reference figures into images/ (plus the README's results table). Images need a Chrome or
+# Chromium that kaleido can find: without one, the executed notebook in build/ has interactive
+# figures but no PNGs beside them, the reference PNGs are skipped and images/ is kept; each step
+# says so, and the run still succeeds.
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 NOTEBOOK=build/part4_double_descent_solutions.ipynb
@@ -30,11 +32,16 @@ begin "rendering the reference figures and the README results table (scripts/mak
     "The traceback above says which figure failed."
 python scripts/make_figures.py
 trap - ERR
+if python -c "import sys; sys.path.insert(0, 'scripts'); from browsers import find_chromium; sys.exit(find_chromium() is None)"; then
+    images="with a PNG beside each figure"
+else
+    images="without figure images (no Chrome or Chromium: a viewer without JavaScript shows no figures)"
+fi
 
 cat <<EOF
 
 Replication finished in ${SECONDS}s. Results:
   $REPORT   the HTML report: open it in any browser (works offline)
-  $NOTEBOOK  the executed notebook
+  $NOTEBOOK  the executed notebook, $images
   images/*.png, README.md (results table)  the reference figures and numbers (PNGs need a browser: see above)
 EOF
