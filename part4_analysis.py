@@ -24,6 +24,8 @@ from torch import Tensor
 from torch.optim.optimizer import register_optimizer_step_post_hook
 from tqdm.auto import tqdm
 
+from part4_utils import plot_features_in_2d
+
 REGIME_COLOURS = {
     "memorising": "rgba(99, 110, 250, 0.12)",
     "transition": "rgba(239, 85, 59, 0.12)",
@@ -63,6 +65,29 @@ def hidden_vectors(
 ) -> Float[Tensor, "d_hidden batch"]:
     """Hidden representations h = W x of every datapoint, one column per datapoint."""
     return einops.einsum(W, data, "d_hidden feats, batch feats -> d_hidden batch")
+
+
+GEOMETRY_SIZES = (5, 30, 100, 300, 1000, 3000)
+"""The sizes of the geometry figure: memorising, transition and generalising."""
+
+
+def geometry_figure(
+    sizes: Sequence[int],
+    features: Sequence[Float[Tensor, "d_hidden feats"]],
+    hidden: Sequence[Float[Tensor, "d_hidden T"]],
+    shown: Sequence[int] = GEOMETRY_SIZES,
+) -> go.Figure:
+    """Features (top row, blue) and hidden datapoints (bottom row, red) of the best instance at
+    each size in `shown`; `features` and `hidden` hold one entry per size of `sizes`."""
+    index = [list(sizes).index(T) for T in shown]
+    return plot_features_in_2d(
+        [features[i] for i in index] + [hidden[i] for i in index],
+        colors=[["blue"]] * len(index) + [["red"]] * len(index),
+        title="Features (top, blue) and hidden datapoints (bottom, red), best instance per size",
+        subplot_titles=[f"features, T = {T}" for T in shown] + [f"data, T = {T}" for T in shown],
+        allow_different_limits_across_subplots=True,
+        n_rows=2,
+    )
 
 
 def best_instance_geometry(
@@ -1094,7 +1119,6 @@ class SweepExplorer:
 
     def render(self, index: int) -> tuple[go.Figure, str]:
         """Geometry figure (features, datapoints) and summary text for `sizes[index]`."""
-        from part4_utils import plot_features_in_2d
 
         if not 0 <= index < len(self.sizes):
             raise ValueError(f"index: expected 0 ≤ index < {len(self.sizes)}, got {index}")

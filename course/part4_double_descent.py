@@ -787,19 +787,11 @@ for T, loss, regime, f, d in zip(sizes, best_train_loss, regimes, feature_dims, 
 #
 # Six sizes, from memorising to generalising (the explorer in section 11 has all 17). Top row, in
 # blue: the 1000 feature vectors (columns of $W$). Bottom row, in red: the $T$ hidden datapoints.
-# Each subplot has its own scale.
+# Each subplot has its own scale. `analysis.geometry_figure` is one `utils.plot_features_in_2d`
+# call: a list of twelve (2, k) matrices, a colour per subplot, two rows.
 
 # %% tags=["nbval-ignore-output"]
-shown = [sizes.index(T) for T in (5, 30, 100, 300, 1000, 3000)]
-utils.plot_features_in_2d(
-    [feature_vectors[i] for i in shown] + [hidden_data[i] for i in shown],
-    colors=[["blue"]] * len(shown) + [["red"]] * len(shown),
-    title="Features (top, blue) and hidden datapoints (bottom, red), best instance per size",
-    subplot_titles=[f"features, T = {sizes[i]}" for i in shown]
-    + [f"data, T = {sizes[i]}" for i in shown],
-    allow_different_limits_across_subplots=True,
-    n_rows=2,
-)
+analysis.geometry_figure(sizes, feature_vectors, hidden_data, shown=(5, 30, 100, 300, 1000, 3000))
 
 # %% [markdown]
 # You should see something like this (the reference figure, from `scripts/make_figures.py`):

@@ -32,7 +32,6 @@ from run_experiments import (  # noqa: E402
 from torch import Tensor  # noqa: E402
 
 import part4_analysis as analysis  # noqa: E402
-from part4_utils import plot_features_in_2d  # noqa: E402
 from sweep_engine import SweepConfig, SweepResult, run_sweep  # noqa: E402
 
 IMAGES = ROOT / "images"
@@ -286,7 +285,7 @@ def write_pngs(figures: dict[str, go.Figure]) -> bool:
         )
         return False
     for name, figure in figures.items():
-        width, height = (2400, 420) if name == "geometry" else (900, 450)
+        width, height = (1200, 500) if name == "geometry" else (900, 450)
         figure.write_image(IMAGES / f"{name}.png", width=width, height=height, scale=1)
         print(f"wrote images/{name}.png")
     return True
@@ -317,13 +316,7 @@ def main() -> None:
     run = main_sweep()
     sizes = list(run["config"].sizes)
     figures = {
-        "geometry": plot_features_in_2d(
-            run["features"] + run["hidden"],
-            title="Features (top) and hidden datapoints (bottom), best instance per T",
-            subplot_titles=[f"feat. T={t}" for t in sizes] + [f"data T={t}" for t in sizes],
-            allow_different_limits_across_subplots=True,
-            n_rows=2,
-        ),
+        "geometry": analysis.geometry_figure(sizes, run["features"], run["hidden"]),
         "dimensionality": analysis.dimensionality_figure(
             sizes, run["feature_dims"], run["data_dims"], run["regimes"]
         ),

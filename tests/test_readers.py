@@ -105,14 +105,10 @@ def test_every_figure_output_stores_a_png_and_no_widget_is_left(solutions):
 
 
 def test_progress_bar_is_stored_finished(solutions):
-    cell = next(c for c in solutions.cells if "tqdm(SMALL_SIZES" in c.source)
+    cell = next(c for c in solutions.cells if "optimizer_steps_progress(" in c.source)
     text = "".join(o.get("data", {}).get("text/plain", "") for o in cell.outputs)
-    total = len(
-        next(c for c in solutions.cells if "SMALL_SIZES = (" in c.source)
-        .source.split("SMALL_SIZES = (")[1]
-        .split(")")[0]
-        .split(",")
-    )
+    total = 4 * 10_000  # SMALL_SIZES × SMALL_STEPS: every optimizer step ticks the bar
+    assert "SMALL_SIZES, SMALL_STEPS = (3, 4, 5, 8), 10_000" in cell.source
     assert f"{total}/{total}" in text and "100%" in text, f"progress bar stored as {text!r}"
 
 
