@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The student's path on Colab's own (older) package versions: creates .venv-colab from
 # requirements-colab.txt and runs the simulated Colab setup cell, the checks on the reference
-# solutions, the notebook's cells at reduced size through both engine backends, and the explorer
-# widget's redraw. No nbval here: the stored outputs were made with requirements.txt's versions.
+# solutions, the notebook's cells at reduced size (to the test-loss table), and the explorer
+# widget's redraw. No nbval and no digit-for-digit comparisons here: the stored outputs were made
+# with requirements.txt's versions, and another numba may move last digits.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${COLAB_VENV:-.venv-colab}"
@@ -19,5 +20,5 @@ names = ("torch", "numpy", "pandas", "plotly", "ipywidgets", "numba", "tqdm", "e
 print("Colab versions under test:", ", ".join(f"{n} {md.version(n)}" for n in names))
 PY
 "$VENV/bin/python" -m pytest -p no:nbval -p no:cacheprovider -o addopts="-ra" \
-    tests/test_colab.py tests/test_checks_reference.py tests/test_notebook_backends.py \
-    tests/test_part4_analysis.py -k "not test_widget_jupyterlab"
+    tests/test_colab.py tests/test_checks_reference.py tests/test_part4_analysis.py \
+    tests/test_notebook_backends.py::test_cells_run_to_the_test_loss_table
