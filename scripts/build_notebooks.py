@@ -23,9 +23,12 @@ with interactive figures only and says so.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import os
 import re
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import jupytext
@@ -175,6 +178,34 @@ def build(kind: str) -> nbformat.NotebookNode:
     return notebook
 
 
+KALEIDO_SERVER = "import kaleido\n\nkaleido.start_sync_server(silence_warnings=True)\n"
+"""IPython startup code for the executing kernel: one persistent kaleido browser for every PNG.
+Started afresh per figure, kaleido's page raced its own scripts on a loaded machine (a build
+failed with `ReferenceError: kaleido_scopes is not defined` at the 10th figure)."""
+
+
+@contextlib.contextmanager
+def kernel_environment(renderer: str, images: bool) -> Iterator[None]:
+    """Environment for the executing kernel only: the plotly renderer and, with images, an
+    IPython profile whose startup starts kaleido's server. The caller's variables come back."""
+    saved = {name: os.environ.get(name) for name in ("PLOTLY_RENDERER", "IPYTHONDIR")}
+    with tempfile.TemporaryDirectory() as ipython_dir:
+        os.environ["PLOTLY_RENDERER"] = renderer  # the kernel inherits it; students' runs do not
+        if images:
+            startup = Path(ipython_dir) / "profile_default" / "startup"
+            startup.mkdir(parents=True)
+            (startup / "00-kaleido-server.py").write_text(KALEIDO_SERVER)
+            os.environ["IPYTHONDIR"] = ipython_dir
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+
 def execute(
     notebook: nbformat.NotebookNode, timeout: int = 3600, images: bool = True
 ) -> nbformat.NotebookNode:
@@ -186,9 +217,7 @@ def execute(
     from nbclient import NotebookClient
 
     renderer = RENDERER_WITH_IMAGES if images else RENDERER_WITHOUT_IMAGES
-    saved = os.environ.get("PLOTLY_RENDERER")
-    os.environ["PLOTLY_RENDERER"] = renderer  # the kernel inherits it; students' runs do not
-    try:
+    with kernel_environment(renderer, images):
         client = NotebookClient(
             notebook,
             timeout=timeout,
@@ -196,11 +225,6 @@ def execute(
             resources={"metadata": {"path": str(SOLUTIONS.parent)}},
         )
         client.execute()
-    finally:
-        if saved is None:
-            os.environ.pop("PLOTLY_RENDERER", None)
-        else:
-            os.environ["PLOTLY_RENDERER"] = saved
     return without_widgets(notebook)
 
 
