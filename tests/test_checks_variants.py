@@ -1,4 +1,4 @@
-"""Valid but unusual implementations pass every check; the mistakes of issue 9 are named.
+"""Valid but unusual implementations pass every check; the mistakes found in review are named.
 
 For each check, VALID holds at least three correct implementations written differently from
 the reference (loops instead of einsum, Bernoulli instead of `rand <`, float64 internals, a

@@ -34,7 +34,7 @@ from headless import FLAGS, require_chromium  # noqa: E402
 
 PLOTLY = "application/vnd.plotly.v1+json"
 SIZE_BUDGET = 8_000_000
-"""Bytes the committed solutions notebook may take, images included (issue 15)."""
+"""Bytes the committed solutions notebook may take, images included."""
 
 
 @pytest.fixture(scope="module")
