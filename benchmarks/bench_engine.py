@@ -9,6 +9,14 @@ fresh subprocesses.
 run goes on, against the format before segments (the whole loss history in every checkpoint),
 both written at the same steps of one run in this process.
 
+``python benchmarks/bench_engine.py --kernels`` instead compares the numba backend's two gradient
+kernels (``SweepConfig.kernel``: "dense", the stored results', and "bound", the ReLU-bound one)
+over one training run of the course sweep (trained with the bound kernel, snapshots log-spaced):
+at each snapshot both kernels are timed on the same weights in this process, interleaved (with
+lr = 0, so the weights stay put), next to the share of pairs the bound leaves to evaluate. It
+prints the run's own wall time and, per kernel, the whole run's time integrated over the
+snapshots; ``--sizes`` and ``--steps`` pick a cheaper subset.
+
 ``python benchmarks/bench_engine.py --cpu-targets`` instead times the whole sweep's numba kernel
 compiled for the pinned CPU (``sweep_engine.NUMBA_CPU``, x86-64-v3) against the host's own CPU
 name and features. The compile target is fixed per process, so each is timed in fresh
@@ -24,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numba
@@ -191,6 +200,90 @@ def report_cpu_targets(seconds: float, repeats: int = 3) -> None:
     print(f"median pinned / host: {sorted(ratios)[len(ratios) // 2]:.3f}")
 
 
+def engine_at(
+    config: se.SweepConfig, W: list[torch.Tensor], b: list[torch.Tensor]
+) -> se._NumbaBackend:
+    """A numba engine for ``config`` (and its kernel) with the given weights, zero moments."""
+    sparse, _, _ = se.build_problem(config)
+    return se._NumbaBackend(config, sparse, se.TrainState.fresh(W, b))
+
+
+def kernel_ms_per_step(
+    config: se.SweepConfig, W: list[torch.Tensor], b: list[torch.Tensor], repeats: int, chunk: int
+) -> dict[str, float]:
+    """ms per step of each kernel on these weights: the best of ``repeats`` interleaved chunks
+    of ``chunk`` steps with lr = 0 (AdamW then leaves the weights as they are)."""
+    engines = {k: engine_at(replace(config, kernel=k), W, b) for k in se.KERNELS}
+    lrs = np.zeros(chunk)
+    best = dict.fromkeys(engines, float("inf"))
+    for eng in engines.values():
+        eng.advance(1, 1, lrs[:1])
+    for _ in range(repeats):
+        for name, eng in engines.items():
+            start = time.perf_counter()
+            eng.advance(1, chunk, lrs)
+            best[name] = min(best[name], (time.perf_counter() - start) / chunk * 1e3)
+    return best
+
+
+def exact_share(result: se.SweepResult, snap: int) -> tuple[float, list[float]]:
+    """Share of pairs the bound kernel evaluates one by one at snapshot ``snap``: over all
+    models (weighted by T; models below BOUND_MIN_T count as dense) and per size (instance mean)."""
+    config, per_size, pairs, total = result.config, [], 0.0, 0.0
+    for i, T in enumerate(config.sizes):
+        W, b = result.W_snapshots[i][snap], result.b_snapshots[i][snap]
+        share = se.bound_exact_share(W, b, result.data(i)).mean().item()
+        share = share if T >= se.BOUND_MIN_T else 1.0
+        per_size.append(share)
+        pairs += share * T
+        total += T
+    return pairs / total, per_size
+
+
+def report_kernels(sizes: tuple[int, ...] | None, steps: int, repeats: int) -> None:
+    """Print, over one run, ms/step of the dense and bound kernels and the exact-pair share."""
+    config = se.SweepConfig(steps=steps, warmup_steps=min(2_500, steps // 20), kernel="bound")
+    if sizes:
+        config = replace(config, sizes=sizes)
+    snaps = se.log_spaced_steps(steps, 12)
+    print(f"CPU: {cpu_name()}; numba threads {numba.get_num_threads()}; sizes {config.sizes}")
+    start = time.perf_counter()
+    result = se.run_sweep(config, backend="numba", cache_dir=None, progress=False,
+                          snapshot_steps=snaps)  # fmt: skip
+    run_seconds = time.perf_counter() - start
+    print(f"training run, bound kernel, {steps} steps: {run_seconds:.1f} s wall")
+    print(f"{'step':>6} {'dense ms':>9} {'bound ms':>9} {'dense/bound':>12} {'exact share':>12}")
+    rows = []
+    for k, step in enumerate(snaps):
+        W = [w[k] for w in result.W_snapshots]
+        b = [x[k] for x in result.b_snapshots]
+        ms = kernel_ms_per_step(config, W, b, repeats, chunk=20)
+        share, per_size = exact_share(result, k)
+        rows.append((step, ms))
+        print(f"{step:>6} {ms['dense']:>9.3f} {ms['bound']:>9.3f} "
+              f"{ms['dense'] / ms['bound']:>11.2f}x {share:>12.3f}")  # fmt: skip
+    big = [f"T={T}: {s:.2f}" for T, s in zip(config.sizes, per_size) if T >= 100]
+    print("exact share per size at the end: " + ", ".join(big))
+    totals = dict.fromkeys(se.KERNELS, 0.0)
+    for (s0, a), (s1, c) in zip(rows, rows[1:]):
+        for name in totals:
+            totals[name] += (a[name] + c[name]) / 2 * (s1 - s0) / 1e3
+    print("whole run integrated over the snapshots (trapezoid, kernel time only): "
+          + ", ".join(f"{k} {v:.0f} s" for k, v in totals.items())
+          + f"; dense / bound {totals['dense'] / totals['bound']:.2f}x")  # fmt: skip
+
+
+def cpu_name() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=3.0, help="timing budget per cell")
@@ -202,7 +295,18 @@ def main() -> None:
     parser.add_argument(
         "--cpu-targets", action="store_true", help="only compare the pinned and host CPU targets"
     )
+    parser.add_argument(
+        "--kernels", action="store_true", help="only compare the dense and bound kernels"
+    )
+    parser.add_argument("--sizes", type=int, nargs="*", help="sizes of the --kernels run")
+    parser.add_argument(
+        "--kernel-steps", type=int, default=FULL_STEPS, help="steps of the --kernels run"
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved timings (best kept)")
     args = parser.parse_args()
+    if args.kernels:
+        report_kernels(tuple(args.sizes) if args.sizes else None, args.kernel_steps, args.repeats)
+        return
     if args.cpu_targets:
         report_cpu_targets(args.seconds)
         return

@@ -21,8 +21,9 @@ from jaxtyping import Float
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import sweep_engine as se  # noqa: E402  (pins numba's CPU before numba compiles anything)
 from numba import njit  # noqa: E402
+
+import sweep_engine as se  # noqa: E402  (pins numba's CPU, imported before or after numba)
 
 CHAINS = 8
 """Independent dependency chains per vector lane group: 2 FMA ports x 4 cycles latency."""
