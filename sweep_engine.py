@@ -728,13 +728,12 @@ def _decided_prefix(W, b, rs, K, key):  # pragma: no cover - numba
         w0, w1 = np.float64(W[0, f]), np.float64(W[1, f])
         norm = math.sqrt(w0 * w0 + w1 * w1) * scale
         limit = abs(np.float64(b[f]))
-        lo, hi = 0, T
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if rs[mid] * norm < limit:
-                lo = mid + 1
-            else:
-                hi = mid
+        lo, size = 0, T  # branch-free: the answer lies in lo .. lo + size
+        while size > 0:
+            half = size // 2
+            inside = rs[lo + half] * norm < limit
+            lo += (half + 1) * inside
+            size = half if not inside else size - half - 1
         K[f] = lo
         key[f] = -lo
 

@@ -6,6 +6,11 @@ AVX2 machine: 256-bit vectors), so the number printed is the roofline that kerne
 independent chains of fused multiply-adds on data that stays in L1, one thread. For comparison it
 also prints a one-thread float32 matmul of PyTorch (which may use wider vectors than the pin).
 Reports the best of several repeats (the machine may be shared).
+
+Then it times the engine's dense pass (``_dense_pass_m2``, 14 flops per (datapoint, feature)
+pair: 6 FMAs, a max and an add) and the bound kernel's pair-by-pair loop on all pairs
+(``_exact_pairs_pass`` with nothing decided) at T = 1000 and 3000, n = 1000, one thread, the
+two interleaved, and prints their GFLOP/s against the FMA peak measured in the same process.
 """
 
 from __future__ import annotations
@@ -87,6 +92,43 @@ def matmul_gflops(size: int = 1024, repeats: int = 5) -> float:
     return 2 * size**3 / best / 1e9
 
 
+@njit(cache=True)
+def _dense_passes(W, b, h, dh, gW, gb, reps):  # pragma: no cover - numba
+    """``reps`` dense passes of the engine's m = 2 kernel (its loop, called from compiled code)."""
+    for _ in range(reps):
+        se._dense_pass_m2(W, b, h, dh, gW, gb, np.float32(0.001))
+
+
+@njit(cache=True)
+def _exact_passes(W, b, h, dh, gW, gb, reps):  # pragma: no cover - numba
+    """``reps`` runs of the bound kernel's pair-by-pair loop over every pair (nothing decided)."""
+    features = np.arange(W.shape[1])
+    K = np.zeros(W.shape[1], np.int64)
+    for _ in range(reps):
+        se._exact_pairs_pass(W, b, features, K, h, dh, gW, gb)
+
+
+def pass_gflops(T: int, n: int = 1000, repeats: int = 7) -> dict[str, float]:
+    """Best GFLOP/s (14 flops a pair) of the dense pass and the exact loop, interleaved."""
+    rng = np.random.default_rng(0)
+    W = (rng.standard_normal((2, n)) * 0.1).astype(np.float32)
+    b = (rng.standard_normal(n) * 0.01).astype(np.float32)
+    h = rng.standard_normal((2, T)).astype(np.float32)
+    dh, gW, gb = np.zeros_like(h), np.zeros_like(W), np.zeros_like(b)
+    runs = {"dense pass (old)": _dense_passes, "pair loop (bound kernel)": _exact_passes}
+    reps = max(1, int(2e7 / (T * n)))
+    best = dict.fromkeys(runs, 0.0)
+    for run in runs.values():
+        run(W, b, h, dh, gW, gb, 1)
+    for _ in range(repeats):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run(W, b, h, dh, gW, gb, reps)
+            gflops = 14 * T * n * reps / (time.perf_counter() - start) / 1e9
+            best[name] = max(best[name], gflops)
+    return best
+
+
 def cpu_name() -> str:
     """The CPU's model name (from /proc/cpuinfo where there is one)."""
     try:
@@ -109,6 +151,11 @@ def main() -> None:
         f"GFLOP/s, median {sorted(runs)[len(runs) // 2]:.1f}"
     )
     print(f"torch float32 matmul, 1 thread (1024^3): {matmul_gflops():.1f} GFLOP/s")
+    peak = max(runs)
+    for T in (1000, 3000):
+        for name, gflops in pass_gflops(T).items():
+            print(f"T = {T}, {name}: {gflops:.1f} GFLOP/s, {gflops / peak:.0%} of the FMA peak")
+    print(f"FMA peak again (after): {max(fma_gflops() for _ in range(args.repeats)):.1f} GFLOP/s")
 
 
 if __name__ == "__main__":
