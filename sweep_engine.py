@@ -17,7 +17,10 @@ Two backends run exactly that training:
   trained by exactly one thread in a fixed order of operations, so results are bitwise
   deterministic and independent of the number of threads; the kernel is compiled for one fixed
   CPU level (:data:`NUMBA_CPU`), so the m = 2 kernel's are also the same on every x86-64-v3 CPU
-  (with the same numba and torch versions).
+  (with the same numba and torch versions). ``SweepConfig(kernel="bound")`` selects a second
+  kernel for d_hidden = 2 that skips the (datapoint, feature) pairs whose output ReLU a norm
+  bound already decides (see :func:`_dense_pass_bound`): the same training up to float32
+  rounding, deterministic under the same pin; the default "dense" kernel made the stored results.
 * ``"torch"``: the straightforward model (autograd, ``torch.optim.AdamW`` + ``LambdaLR``), one
   model per size with an instance dimension. It runs on CUDA when available and is the
   benchmark's baseline.
@@ -650,7 +653,7 @@ BOUND_MIN_T: int = 32
 @njit(cache=True)
 def _bound_workspace(m, n, T):  # pragma: no cover - numba
     """Workspaces of :func:`_dense_pass_bound` for one model, kept from step to step:
-    order, sorted radius rs, sorted h and dh, prefix and bucket moments (5, T + 1), per-feature
+    order, sorted radius rs, sorted h and dh, prefix and bucket moments (T + 1, 5), per-feature
     prefix lengths K, feature order, squared radii r2 (point order) and ``valid`` (1,): whether
     ``order`` and the feature order hold the previous step's (then they are only re-sorted)."""
     valid = np.zeros(1, np.int64)
@@ -659,8 +662,8 @@ def _bound_workspace(m, n, T):  # pragma: no cover - numba
         np.empty(T, np.float64),
         np.empty((m, T), np.float32),
         np.empty((m, T), np.float32),
-        np.empty((5, T + 1), np.float64),
-        np.empty((5, T + 1), np.float64),
+        np.empty((T + 1, 5), np.float64),
+        np.empty((T + 1, 5), np.float64),
         np.empty(n, np.int64),
         np.empty(n, np.int64),
         np.empty(T, np.float64),
@@ -694,7 +697,7 @@ def _sort_by_key(key, order, resort):  # pragma: no cover - numba
 @njit(cache=True)
 def _sort_points(h, ws):  # pragma: no cover - numba
     """Points by increasing radius (ties by index): writes order, radius rs, sorted h (hs) and
-    the prefix sums P[:, k] = Σ_{i<k} (h0, h1, h0², h0h1, h1²) of the sorted points (float64)."""
+    the prefix sums P[k] = Σ_{i<k} (h0, h1, h0², h0h1, h1²) of the sorted points (float64)."""
     order, rs, hs, _, P, _, _, _, r2, valid = ws
     T = h.shape[1]
     for t in range(T):
@@ -702,7 +705,7 @@ def _sort_points(h, ws):  # pragma: no cover - numba
         r2[t] = x0 * x0 + x1 * x1
     _sort_by_key(r2, order, valid[0] != 0)
     a0 = a1 = a00 = a01 = a11 = 0.0
-    P[:, 0] = 0.0
+    P[0, :] = 0.0
     for i in range(T):
         t = order[i]
         x0, x1 = h[0, t], h[1, t]
@@ -714,7 +717,7 @@ def _sort_points(h, ws):  # pragma: no cover - numba
         a00 += y0 * y0
         a01 += y0 * y1
         a11 += y1 * y1
-        P[0, i + 1], P[1, i + 1], P[2, i + 1], P[3, i + 1], P[4, i + 1] = a0, a1, a00, a01, a11
+        P[i + 1, 0], P[i + 1, 1], P[i + 1, 2], P[i + 1, 3], P[i + 1, 4] = a0, a1, a00, a01, a11
 
 
 @njit(cache=True)
@@ -754,20 +757,20 @@ def _order_features(W, b, ws):  # pragma: no cover - numba
 def _bound_sums(W, b, f, k, P, D, gW, gb):  # pragma: no cover - numba
     """The decided prefix (k sorted points) of feature f: its sums into gb, gW (uncorrected,
     without the factor c) and, when the ReLU is on there (b > 0), its 2x2 moments into the
-    bucket D[:, k] (for dh)."""
+    bucket D[k] (for dh; one row per k, so that each feature touches one cache line)."""
     w0, w1, bf = np.float64(W[0, f]), np.float64(W[1, f]), np.float64(b[f])
     if k == 0 or bf <= 0.0:
         gb[f], gW[0, f], gW[1, f] = 0.0, 0.0, 0.0
         return
-    p0, p1 = P[0, k], P[1, k]
+    p0, p1 = P[k, 0], P[k, 1]
     gb[f] = w0 * p0 + w1 * p1 + bf * k
-    gW[0, f] = w0 * P[2, k] + w1 * P[3, k] + bf * p0
-    gW[1, f] = w0 * P[3, k] + w1 * P[4, k] + bf * p1
-    D[0, k] += w0 * w0
-    D[1, k] += w0 * w1
-    D[2, k] += w1 * w1
-    D[3, k] += bf * w0
-    D[4, k] += bf * w1
+    gW[0, f] = w0 * P[k, 2] + w1 * P[k, 3] + bf * p0
+    gW[1, f] = w0 * P[k, 3] + w1 * P[k, 4] + bf * p1
+    D[k, 0] += w0 * w0
+    D[k, 1] += w0 * w1
+    D[k, 2] += w1 * w1
+    D[k, 3] += bf * w0
+    D[k, 4] += bf * w1
 
 
 @njit(cache=True)
@@ -778,7 +781,7 @@ def _bound_dh(hs, dhs, D):  # pragma: no cover - numba
     a = np.zeros(5)
     for i in range(T - 1, -1, -1):
         for k in range(5):
-            a[k] += D[k, i + 1]
+            a[k] += D[i + 1, k]
         y0, y1 = np.float64(hs[0, i]), np.float64(hs[1, i])
         dhs[0, i] = a[0] * y0 + a[1] * y1 + a[3]
         dhs[1, i] = a[1] * y0 + a[2] * y1 + a[4]
