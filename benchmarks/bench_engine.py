@@ -334,10 +334,16 @@ def float64_loss(result: se.SweepResult, i: int, data: torch.Tensor) -> torch.Te
     return (data.double() - out).square().sum(-1).mean(0)
 
 
-def report_whole_sweep(steps: int, seconds: float) -> None:
+def report_whole_sweep(
+    steps: int, seconds: float, sizes: tuple[int, ...] | None, instances: int
+) -> None:
     """Print the whole sweep's wall time with each kernel, the plain loop's, and the losses."""
-    config = se.SweepConfig(steps=steps, warmup_steps=min(2_500, steps // 20))
-    print(f"CPU: {cpu_name()}; numba threads {numba.get_num_threads()}; {steps} steps")
+    config = se.SweepConfig(
+        steps=steps, warmup_steps=min(2_500, steps // 20), n_instances=instances
+    )
+    config = replace(config, sizes=sizes) if sizes else config
+    print(f"CPU: {cpu_name()}; numba threads {numba.get_num_threads()}; {steps} steps; sizes "
+          f"{config.sizes}, {instances} instances")  # fmt: skip
     results, walls = {}, {}
     for kernel in ("bound", "dense"):
         warm_up(kernel)
@@ -352,9 +358,8 @@ def report_whole_sweep(steps: int, seconds: float) -> None:
     print(f"plain PyTorch loop: T = 1000 {plain[1000]:.0f} ms/step, T = 3000 {plain[3000]:.0f}"
           f" ms/step; T = 1000 + 3000 for {steps} steps: {plain_sweep:.0f} s")  # fmt: skip
     for kernel, wall in walls.items():
-        print(
-            f"  {kernel}: {plain_sweep / wall:.0f}x the plain loop (its 2 sizes vs all 170 models)"
-        )
+        ratio = plain_sweep / wall
+        print(f"  {kernel}: {ratio:.0f}x the plain loop (its 2 sizes, {instances} instances)")
     print(f"dense / bound wall time: {walls['dense'] / walls['bound']:.2f}x")
     gen = torch.Generator().manual_seed(1234)
     test = se.generate_data(10_000, 1, config.n_features, config.feature_probability, gen)[:, 0]
@@ -409,6 +414,7 @@ def main() -> None:
         "--kernel-steps", type=int, default=FULL_STEPS, help="steps of the --kernels run"
     )
     parser.add_argument("--repeats", type=int, default=3, help="interleaved timings (best kept)")
+    parser.add_argument("--instances", type=int, default=10, help="instances (--whole-sweep)")
     parser.add_argument(
         "--paper-scale", action="store_true", help="only time both kernels at the paper's scale"
     )
@@ -418,7 +424,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.whole_sweep:
-        report_whole_sweep(args.kernel_steps, args.seconds)
+        sizes = tuple(args.sizes) if args.sizes else None
+        report_whole_sweep(args.kernel_steps, args.seconds, sizes, args.instances)
         return
     if args.paper_scale:
         report_paper_scale(args.paper_steps, args.repeats)
