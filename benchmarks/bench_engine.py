@@ -29,6 +29,10 @@ steps (bound kernel, the paper's schedule), then both kernels on its final weigh
 the 50k-step time is extrapolated from there (early weights: the bound decides fewer pairs than
 later in training, so this overestimates the bound kernel's time).
 
+``python benchmarks/bench_engine.py --short-runs --sizes 1000 3000 --paper-steps 5000`` does the
+same for course sizes (course config, 10 instances); ``--threads 1`` times one thread, which
+suffers less from a shared machine's descheduling than two.
+
 ``python benchmarks/bench_engine.py --cpu-targets`` instead times the whole sweep's numba kernel
 compiled for the pinned CPU (``sweep_engine.NUMBA_CPU``, x86-64-v3) against the host's own CPU
 name and features. The compile target is fixed per process, so each is timed in fresh
@@ -228,7 +232,8 @@ def kernel_ms_per_step(
     sparse: se.SparseData | None = None,
 ) -> dict[str, float]:
     """ms per step of each kernel on these weights: the best of ``repeats`` interleaved chunks
-    of ``chunk`` steps with lr = 0 (AdamW then leaves the weights as they are)."""
+    of ``chunk`` steps with lr = 0 (AdamW then leaves the weights as they are). Each chunk
+    starts with a loss evaluation, as training does every LOSS_EVERY steps: use that chunk."""
     sparse = sparse if sparse is not None else se.build_problem(config)[0]
     engines = {k: engine_at(replace(config, kernel=k), W, b, sparse) for k in se.KERNELS}
     lrs = np.zeros(chunk)
@@ -276,7 +281,9 @@ def report_kernels(sizes: tuple[int, ...] | None, steps: int, repeats: int) -> N
     for k, step in enumerate(snaps):
         W = [w[k] for w in result.W_snapshots]
         b = [x[k] for x in result.b_snapshots]
-        ms = kernel_ms_per_step(config, W, b, repeats, chunk=20, sparse=result.sparse_data)
+        ms = kernel_ms_per_step(
+            config, W, b, repeats, chunk=se.LOSS_EVERY, sparse=result.sparse_data
+        )
         share, per_size = exact_share(result, k)
         rows.append((step, ms))
         print(f"{step:>6} {ms['dense']:>9.3f} {ms['bound']:>9.3f} "
@@ -292,32 +299,33 @@ def report_kernels(sizes: tuple[int, ...] | None, steps: int, repeats: int) -> N
           + f"; dense / bound {totals['dense'] / totals['bound']:.2f}x")  # fmt: skip
 
 
-def report_paper_scale(steps: int, repeats: int) -> None:
-    """Print both kernels' ms/step at the paper's scale after ``steps`` steps, and 50k-step
-    extrapolations (see the module docstring)."""
-    base = se.SweepConfig(n_features=10_000, feature_probability=0.001, n_instances=3,
-                          steps=FULL_STEPS, kernel="bound")  # fmt: skip
-    print(f"CPU: {cpu_name()}; numba threads {numba.get_num_threads()}; paper scale, 3 instances")
+def report_short_runs(
+    base: se.SweepConfig, sizes: tuple[int, ...], steps: int, repeats: int
+) -> None:
+    """For each size alone: ``steps`` steps with the bound kernel (``base``'s schedule), then both
+    kernels' ms/step on those weights, interleaved, and 50k-step extrapolations."""
+    print(f"CPU: {cpu_name()}; numba threads {numba.get_num_threads()}; n = {base.n_features}, "
+          f"p = {base.feature_probability}, {base.n_instances} instances")  # fmt: skip
     totals = dict.fromkeys(se.KERNELS, 0.0)
-    for T in (20_000, 40_000):
-        config = replace(base, sizes=(T,))
+    for T in sizes:
+        config = replace(base, sizes=(T,), kernel="bound")
         start = time.perf_counter()
         sparse, W0, b0 = se.build_problem(config)
         eng = se._NumbaBackend(config, sparse, se.TrainState.fresh(W0, b0))
-        lrs = np.array([config.lr * se.lr_multiplier(s, FULL_STEPS, config.warmup_steps)
+        lrs = np.array([config.lr * se.lr_multiplier(s, config.steps, config.warmup_steps)
                         for s in range(steps)])  # fmt: skip
         eng.advance(0, steps, lrs)
         W, b = eng.weights()
         seconds = time.perf_counter() - start
-        ms = kernel_ms_per_step(config, list(W), list(b), repeats, chunk=5, sparse=sparse)
+        ms = kernel_ms_per_step(config, list(W), list(b), repeats, se.LOSS_EVERY, sparse)
         share = se.bound_exact_share(W[0], b[0], sparse.dense(0)).mean().item()
         print(f"T = {T}: {steps} bound steps in {seconds:.0f} s (with set-up); at step {steps}: "
-              f"dense {ms['dense']:.0f} ms/step, bound {ms['bound']:.0f} ms/step "
+              f"dense {ms['dense']:.2f} ms/step, bound {ms['bound']:.2f} ms/step "
               f"({ms['dense'] / ms['bound']:.2f}x), exact share {share:.3f}")  # fmt: skip
         for name in totals:
-            totals[name] += ms[name] * FULL_STEPS / 1e3
-    print("50k steps of both sizes, extrapolated from there: "
-          + ", ".join(f"{k} {v / 3600:.2f} h" for k, v in totals.items()))  # fmt: skip
+            totals[name] += ms[name] * config.steps / 1e3
+    print(f"{base.steps} steps of these sizes, extrapolated from there: "
+          + ", ".join(f"{k} {v:.0f} s" for k, v in totals.items()))  # fmt: skip
 
 
 def warm_up(kernel: str) -> None:
@@ -420,6 +428,10 @@ def main() -> None:
     )
     parser.add_argument("--paper-steps", type=int, default=300, help="steps before timing")
     parser.add_argument(
+        "--short-runs", action="store_true", help="like --paper-scale, for course sizes"
+    )
+    parser.add_argument("--threads", type=int, default=0, help="numba threads (0: default)")
+    parser.add_argument(
         "--whole-sweep", action="store_true", help="only run the whole sweep with both kernels"
     )
     args = parser.parse_args()
@@ -427,8 +439,16 @@ def main() -> None:
         sizes = tuple(args.sizes) if args.sizes else None
         report_whole_sweep(args.kernel_steps, args.seconds, sizes, args.instances)
         return
+    if args.threads:
+        numba.set_num_threads(args.threads)
     if args.paper_scale:
-        report_paper_scale(args.paper_steps, args.repeats)
+        paper = se.SweepConfig(n_features=10_000, feature_probability=0.001, n_instances=3)
+        sizes = tuple(args.sizes) if args.sizes else (20_000, 40_000)
+        report_short_runs(paper, sizes, args.paper_steps, args.repeats)
+        return
+    if args.short_runs:
+        sizes = tuple(args.sizes) if args.sizes else (1000, 3000)
+        report_short_runs(se.SweepConfig(), sizes, args.paper_steps, args.repeats)
         return
     if args.kernels:
         report_kernels(tuple(args.sizes) if args.sizes else None, args.kernel_steps, args.repeats)
