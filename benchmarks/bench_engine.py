@@ -9,6 +9,30 @@ fresh subprocesses.
 run goes on, against the format before segments (the whole loss history in every checkpoint),
 both written at the same steps of one run in this process.
 
+``python benchmarks/bench_engine.py --kernels`` instead compares the numba backend's two gradient
+kernels (``SweepConfig.kernel``: "dense", the stored results', and "bound", the ReLU-bound one)
+over one training run of the course sweep (trained with the bound kernel, snapshots log-spaced):
+at each snapshot both kernels are timed on the same weights in this process, interleaved (with
+lr = 0, so the weights stay put), next to the share of pairs the bound leaves to evaluate. It
+prints the run's own wall time and, per kernel, the whole run's time integrated over the
+snapshots; ``--sizes`` and ``--kernel-steps`` pick a cheaper subset.
+
+``python benchmarks/bench_engine.py --whole-sweep`` instead trains the whole course sweep (50k
+steps, or ``--kernel-steps``) once with each kernel, timing each run's wall time, then the plain
+PyTorch loop's ms/step at T = 1000 and 3000 (``--seconds`` each), all in this process, and
+compares the two kernels' final train and test losses (and each against its weights' float64
+loss).
+
+``python benchmarks/bench_engine.py --paper-scale`` instead times both kernels at the paper's scale
+(n = 10,000, p = 0.001, 3 instances) at T = 20,000 and 40,000: a short run of ``--paper-steps``
+steps (bound kernel, the paper's schedule), then both kernels on its final weights, interleaved;
+the 50k-step time is extrapolated from there (early weights: the bound decides fewer pairs than
+later in training, so this overestimates the bound kernel's time).
+
+``python benchmarks/bench_engine.py --short-runs --sizes 1000 3000 --paper-steps 5000`` does the
+same for course sizes (course config, 10 instances); ``--threads 1`` times one thread, which
+suffers less from a shared machine's descheduling than two.
+
 ``python benchmarks/bench_engine.py --cpu-targets`` instead times the whole sweep's numba kernel
 compiled for the pinned CPU (``sweep_engine.NUMBA_CPU``, x86-64-v3) against the host's own CPU
 name and features. The compile target is fixed per process, so each is timed in fresh
@@ -24,6 +48,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numba
@@ -191,6 +216,193 @@ def report_cpu_targets(seconds: float, repeats: int = 3) -> None:
     print(f"median pinned / host: {sorted(ratios)[len(ratios) // 2]:.3f}")
 
 
+def engine_at(
+    config: se.SweepConfig, W: list[torch.Tensor], b: list[torch.Tensor], sparse: se.SparseData
+) -> se._NumbaBackend:
+    """A numba engine for ``config`` (and its kernel) with the given weights, zero moments."""
+    return se._NumbaBackend(config, sparse, se.TrainState.fresh(W, b))
+
+
+def kernel_ms_per_step(
+    config: se.SweepConfig,
+    W: list[torch.Tensor],
+    b: list[torch.Tensor],
+    repeats: int,
+    chunk: int,
+    sparse: se.SparseData | None = None,
+) -> dict[str, float]:
+    """ms per step of each kernel on these weights: the best of ``repeats`` interleaved chunks
+    of ``chunk`` steps with lr = 0 (AdamW then leaves the weights as they are). Each chunk
+    starts with a loss evaluation, as training does every LOSS_EVERY steps: use that chunk."""
+    sparse = sparse if sparse is not None else se.build_problem(config)[0]
+    engines = {k: engine_at(replace(config, kernel=k), W, b, sparse) for k in se.KERNELS}
+    lrs = np.zeros(chunk)
+    best = dict.fromkeys(engines, float("inf"))
+    for eng in engines.values():
+        eng.advance(1, 1, lrs[:1])
+    for _ in range(repeats):
+        for name, eng in engines.items():
+            start = time.perf_counter()
+            eng.advance(1, chunk, lrs)
+            best[name] = min(best[name], (time.perf_counter() - start) / chunk * 1e3)
+    return best
+
+
+def exact_share(result: se.SweepResult, snap: int) -> tuple[float, list[float]]:
+    """Share of pairs the bound kernel evaluates one by one at snapshot ``snap``: over all
+    models (weighted by T; models below BOUND_MIN_T count as dense) and per size (instance mean)."""
+    config, per_size, pairs, total = result.config, [], 0.0, 0.0
+    for i, T in enumerate(config.sizes):
+        W, b = result.W_snapshots[i][snap], result.b_snapshots[i][snap]
+        share = se.bound_exact_share(W, b, result.data(i)).mean().item()
+        share = share if T >= se.BOUND_MIN_T else 1.0
+        per_size.append(share)
+        pairs += share * T
+        total += T
+    return pairs / total, per_size
+
+
+def report_kernels(sizes: tuple[int, ...] | None, steps: int, repeats: int) -> None:
+    """Print, over one run, ms/step of the dense and bound kernels and the exact-pair share."""
+    config = se.SweepConfig(steps=steps, warmup_steps=min(2_500, steps // 20), kernel="bound")
+    if sizes:
+        config = replace(config, sizes=sizes)
+    snaps = se.log_spaced_steps(steps, 12)
+    print(f"CPU: {cpu_name()}; numba threads {numba.get_num_threads()}; sizes {config.sizes}")
+    warm_up("bound")
+    warm_up("dense")
+    start = time.perf_counter()
+    result = se.run_sweep(config, backend="numba", cache_dir=None, progress=False,
+                          snapshot_steps=snaps)  # fmt: skip
+    run_seconds = time.perf_counter() - start
+    print(f"training run, bound kernel, {steps} steps: {run_seconds:.1f} s wall")
+    print(f"{'step':>6} {'dense ms':>9} {'bound ms':>9} {'dense/bound':>12} {'exact share':>12}")
+    rows = []
+    for k, step in enumerate(snaps):
+        W = [w[k] for w in result.W_snapshots]
+        b = [x[k] for x in result.b_snapshots]
+        ms = kernel_ms_per_step(
+            config, W, b, repeats, chunk=se.LOSS_EVERY, sparse=result.sparse_data
+        )
+        share, per_size = exact_share(result, k)
+        rows.append((step, ms))
+        print(f"{step:>6} {ms['dense']:>9.3f} {ms['bound']:>9.3f} "
+              f"{ms['dense'] / ms['bound']:>11.2f}x {share:>12.3f}")  # fmt: skip
+    big = [f"T={T}: {s:.2f}" for T, s in zip(config.sizes, per_size) if T >= 100]
+    print("exact share per size at the end: " + ", ".join(big))
+    totals = dict.fromkeys(se.KERNELS, 0.0)
+    for (s0, a), (s1, c) in zip(rows, rows[1:]):
+        for name in totals:
+            totals[name] += (a[name] + c[name]) / 2 * (s1 - s0) / 1e3
+    print("whole run integrated over the snapshots (trapezoid, kernel time only): "
+          + ", ".join(f"{k} {v:.0f} s" for k, v in totals.items())
+          + f"; dense / bound {totals['dense'] / totals['bound']:.2f}x")  # fmt: skip
+
+
+def report_short_runs(
+    base: se.SweepConfig, sizes: tuple[int, ...], steps: int, repeats: int
+) -> None:
+    """For each size alone: ``steps`` steps with the bound kernel (``base``'s schedule), then both
+    kernels' ms/step on those weights, interleaved, and 50k-step extrapolations."""
+    print(f"CPU: {cpu_name()}; numba threads {numba.get_num_threads()}; n = {base.n_features}, "
+          f"p = {base.feature_probability}, {base.n_instances} instances")  # fmt: skip
+    totals = dict.fromkeys(se.KERNELS, 0.0)
+    for T in sizes:
+        config = replace(base, sizes=(T,), kernel="bound")
+        start = time.perf_counter()
+        sparse, W0, b0 = se.build_problem(config)
+        eng = se._NumbaBackend(config, sparse, se.TrainState.fresh(W0, b0))
+        lrs = np.array([config.lr * se.lr_multiplier(s, config.steps, config.warmup_steps)
+                        for s in range(steps)])  # fmt: skip
+        eng.advance(0, steps, lrs)
+        W, b = eng.weights()
+        seconds = time.perf_counter() - start
+        ms = kernel_ms_per_step(config, list(W), list(b), repeats, se.LOSS_EVERY, sparse)
+        share = se.bound_exact_share(W[0], b[0], sparse.dense(0)).mean().item()
+        print(f"T = {T}: {steps} bound steps in {seconds:.0f} s (with set-up); at step {steps}: "
+              f"dense {ms['dense']:.2f} ms/step, bound {ms['bound']:.2f} ms/step "
+              f"({ms['dense'] / ms['bound']:.2f}x), exact share {share:.3f}")  # fmt: skip
+        for name in totals:
+            totals[name] += ms[name] * config.steps / 1e3
+    print(f"{base.steps} steps of these sizes, extrapolated from there: "
+          + ", ".join(f"{k} {v:.0f} s" for k, v in totals.items()))  # fmt: skip
+
+
+def warm_up(kernel: str) -> None:
+    """Compile (or load from numba's cache) the training kernel of ``kernel``: a tiny sweep."""
+    tiny = se.SweepConfig(sizes=(3, 40), n_instances=1, n_features=20, steps=3, warmup_steps=1)
+    se.run_sweep(replace(tiny, kernel=kernel), backend="numba", cache_dir=None, progress=False)
+
+
+def float64_loss(result: se.SweepResult, i: int, data: torch.Tensor) -> torch.Tensor:
+    """(inst,) float64 loss of size i's final weights on ``data`` (batch, inst, feats)."""
+    W, b = result.W[i].double(), result.b[i].double()
+    h = torch.einsum("ihf,bif->bih", W, data.double())
+    out = torch.relu(torch.einsum("bih,ihf->bif", h, W) + b)
+    return (data.double() - out).square().sum(-1).mean(0)
+
+
+def report_whole_sweep(
+    steps: int, seconds: float, sizes: tuple[int, ...] | None, instances: int
+) -> None:
+    """Print the whole sweep's wall time with each kernel, the plain loop's, and the losses."""
+    config = se.SweepConfig(
+        steps=steps, warmup_steps=min(2_500, steps // 20), n_instances=instances
+    )
+    config = replace(config, sizes=sizes) if sizes else config
+    print(f"CPU: {cpu_name()}; numba threads {numba.get_num_threads()}; {steps} steps; sizes "
+          f"{config.sizes}, {instances} instances")  # fmt: skip
+    results, walls = {}, {}
+    for kernel in ("bound", "dense"):
+        warm_up(kernel)
+        start = time.perf_counter()
+        results[kernel] = se.run_sweep(replace(config, kernel=kernel), backend="numba",
+                                       cache_dir=None, progress=False)  # fmt: skip
+        walls[kernel] = time.perf_counter() - start
+        print(f"whole sweep, {kernel} kernel: {walls[kernel]:.0f} s wall (after JIT)")
+    plain = {T: ms_per_step(replace(config, sizes=(T,), steps=FULL_STEPS), "torch", seconds)
+             for T in (1000, 3000)}  # fmt: skip
+    plain_sweep = (plain[1000] + plain[3000]) * steps / 1e3
+    print(f"plain PyTorch loop: T = 1000 {plain[1000]:.0f} ms/step, T = 3000 {plain[3000]:.0f}"
+          f" ms/step; T = 1000 + 3000 for {steps} steps: {plain_sweep:.0f} s")  # fmt: skip
+    for kernel, wall in walls.items():
+        ratio = plain_sweep / wall
+        print(f"  {kernel}: {ratio:.0f}x the plain loop (its 2 sizes, {instances} instances)")
+    print(f"dense / bound wall time: {walls['dense'] / walls['bound']:.2f}x")
+    gen = torch.Generator().manual_seed(1234)
+    test = se.generate_data(10_000, 1, config.n_features, config.feature_probability, gen)[:, 0]
+    bound, dense = results["bound"], results["dense"]
+    diff = (bound.train_loss - dense.train_loss).abs()
+    rel_train = diff / dense.train_loss.clamp_min(1e-6)
+    print(f"final train loss, bound vs dense: max |diff| {diff.max():.2e}, "
+          f"max relative {rel_train.max():.2e} (losses floored at 1e-6)")  # fmt: skip
+    test_diff, own = [], []
+    for i in range(len(config.sizes)):
+        tb = se.evaluate_loss(bound.W[i], bound.b[i], test)
+        td = se.evaluate_loss(dense.W[i], dense.b[i], test)
+        test_diff.append(((tb - td).abs() / td).max().item())
+        for result in (bound, dense):
+            ref = float64_loss(result, i, result.data(i))
+            err = (result.train_loss[i].double() - ref).abs() / ref.clamp_min(1e-6)
+            own.append(err.max().item())
+    print(f"final test loss, bound vs dense: max relative diff {max(test_diff):.2e} "
+          f"(per size: {', '.join(f'{d:.0e}' for d in test_diff)})")  # fmt: skip
+    print(
+        f"each kernel's train loss against its weights' float64 loss: max relative {max(own):.2e}"
+    )
+
+
+def cpu_name() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=3.0, help="timing budget per cell")
@@ -202,7 +414,45 @@ def main() -> None:
     parser.add_argument(
         "--cpu-targets", action="store_true", help="only compare the pinned and host CPU targets"
     )
+    parser.add_argument(
+        "--kernels", action="store_true", help="only compare the dense and bound kernels"
+    )
+    parser.add_argument("--sizes", type=int, nargs="*", help="sizes of the --kernels run")
+    parser.add_argument(
+        "--kernel-steps", type=int, default=FULL_STEPS, help="steps of the --kernels run"
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved timings (best kept)")
+    parser.add_argument("--instances", type=int, default=10, help="instances (--whole-sweep)")
+    parser.add_argument(
+        "--paper-scale", action="store_true", help="only time both kernels at the paper's scale"
+    )
+    parser.add_argument("--paper-steps", type=int, default=300, help="steps before timing")
+    parser.add_argument(
+        "--short-runs", action="store_true", help="like --paper-scale, for course sizes"
+    )
+    parser.add_argument("--threads", type=int, default=0, help="numba threads (0: default)")
+    parser.add_argument(
+        "--whole-sweep", action="store_true", help="only run the whole sweep with both kernels"
+    )
     args = parser.parse_args()
+    if args.whole_sweep:
+        sizes = tuple(args.sizes) if args.sizes else None
+        report_whole_sweep(args.kernel_steps, args.seconds, sizes, args.instances)
+        return
+    if args.threads:
+        numba.set_num_threads(args.threads)
+    if args.paper_scale:
+        paper = se.SweepConfig(n_features=10_000, feature_probability=0.001, n_instances=3)
+        sizes = tuple(args.sizes) if args.sizes else (20_000, 40_000)
+        report_short_runs(paper, sizes, args.paper_steps, args.repeats)
+        return
+    if args.short_runs:
+        sizes = tuple(args.sizes) if args.sizes else (1000, 3000)
+        report_short_runs(se.SweepConfig(), sizes, args.paper_steps, args.repeats)
+        return
+    if args.kernels:
+        report_kernels(tuple(args.sizes) if args.sizes else None, args.kernel_steps, args.repeats)
+        return
     if args.cpu_targets:
         report_cpu_targets(args.seconds)
         return

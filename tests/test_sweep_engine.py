@@ -535,3 +535,116 @@ def test_numba_run_leaves_torch_thread_count_as_the_student_set_it() -> None:
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+# ----------------------------------------------------------------------------- the bound kernel
+
+BOUND = dataclasses.replace(SMALL, sizes=(3, 50, 1000), n_features=201, kernel="bound")
+"""An odd n (the last feature alone) and sizes below BOUND_MIN_T (the dense pass)."""
+
+
+@pytest.fixture(scope="module")
+def bound_and_dense() -> tuple[se.SweepResult, se.SweepResult]:
+    """The same sweep trained 600 steps with the bound and the dense kernel."""
+    config = dataclasses.replace(BOUND, steps=600, warmup_steps=60)
+    run = lambda c: se.run_sweep(c, backend="numba", cache_dir=None, progress=False)  # noqa: E731
+    return run(config), run(dataclasses.replace(config, kernel="dense"))
+
+
+def assert_bound_grads_match(W: Tensor, b: Tensor, data: Tensor) -> None:
+    """The bound kernel's loss and gradients against float64 autograd and the dense kernel."""
+    loss, gW, gb = se.fused_loss_and_grads(W, b, data, kernel="bound")
+    ref_loss, ref_gW, ref_gb = reference_grads(W, b, data)
+    torch.testing.assert_close(loss, ref_loss, rtol=1e-5, atol=1e-7)
+    scale = max(ref_gW.abs().max().item(), ref_gb.abs().max().item())
+    torch.testing.assert_close(gW.double(), ref_gW, rtol=1e-4, atol=1e-5 * scale)
+    torch.testing.assert_close(gb.double(), ref_gb, rtol=1e-4, atol=1e-5 * scale)
+    _, dense_gW, dense_gb = se.fused_loss_and_grads(W, b, data)
+    torch.testing.assert_close(gW, dense_gW, rtol=1e-4, atol=1e-5 * scale)
+    torch.testing.assert_close(gb, dense_gb, rtol=1e-4, atol=1e-5 * scale)
+
+
+def test_bound_kernel_grads_match_autograd_at_init() -> None:
+    sparse, W, b = se.build_problem(BOUND)
+    for i in range(len(BOUND.sizes)):
+        assert_bound_grads_match(W[i], b[i], sparse.dense(i))
+
+
+def test_bound_kernel_grads_match_autograd_after_training(
+    bound_and_dense: tuple[se.SweepResult, se.SweepResult],
+) -> None:
+    bound, _ = bound_and_dense
+    for i, size in enumerate(BOUND.sizes):
+        W, b, data = bound.W[i], bound.b[i], bound.data(i)
+        if size >= se.BOUND_MIN_T:  # the bound must be doing something here
+            assert se.bound_exact_share(W, b, data).max() < 0.9
+        assert_bound_grads_match(W, b, data)
+        # With b shifted, most pairs are decided: "on" (b > 0) and "off" (b < 0) both.
+        for shift in (-0.5, 0.5):
+            shifted = b + shift * b.abs().max()
+            assert se.bound_exact_share(W, shifted, data).max() < 0.5 or size < se.BOUND_MIN_T
+            assert_bound_grads_match(W, shifted, data)
+
+
+def test_bound_kernel_trains_like_the_dense_one(
+    bound_and_dense: tuple[se.SweepResult, se.SweepResult],
+) -> None:
+    bound, dense = bound_and_dense
+    torch.testing.assert_close(bound.loss_history, dense.loss_history, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(bound.train_loss, dense.train_loss, rtol=1e-5, atol=1e-7)
+    for i, size in enumerate(BOUND.sizes):
+        ref = reference_loss(bound.W[i].double(), bound.b[i].double(), bound.data(i).double())
+        torch.testing.assert_close(bound.train_loss[i].double(), ref, rtol=2e-6, atol=1e-8)
+        if size < se.BOUND_MIN_T:  # the dense pass, bitwise
+            assert torch.equal(bound.W[i], dense.W[i])
+
+
+def test_bound_kernel_is_independent_of_thread_count_and_resumes_bitwise(
+    tmp_path, monkeypatch
+) -> None:
+    config = dataclasses.replace(BOUND, sizes=(3, 50, 600), steps=250, warmup_steps=25)
+    kwargs = dict(backend="numba", progress=False, record_every=30, snapshot_steps=[0, 100, 250])
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = se.run_sweep(config, cache_dir=None, **kwargs)
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        two = se.run_sweep(config, cache_dir=None, **kwargs)
+    finally:
+        numba.set_num_threads(threads)
+    assert_results_equal(one, two)
+
+    def interrupt(step: int) -> None:
+        if step == 100:
+            raise Interrupted
+
+    monkeypatch.setattr(se, "_after_checkpoint", interrupt)
+    with pytest.raises(Interrupted):
+        se.run_sweep(config, cache_dir=tmp_path, checkpoint_every=50, **kwargs)
+    monkeypatch.undo()
+    resumed = se.run_sweep(config, cache_dir=tmp_path, checkpoint_every=50, **kwargs)
+    assert_results_equal(one, resumed)
+
+
+def test_kernel_option_keeps_the_default_keys() -> None:
+    assert se.SweepConfig().key() == "827ff0ada61adf0f"
+    assert SMALL.key() == dataclasses.replace(SMALL, kernel="dense").key()
+    assert SMALL.key() != dataclasses.replace(SMALL, kernel="bound").key()
+    with pytest.raises(ValueError, match="kernel"):
+        dataclasses.replace(SMALL, kernel="sparse")
+    with pytest.raises(ValueError, match="kernel"):
+        se.fused_loss_and_grads(*se.build_problem(SMALL)[1:], torch.zeros(3, 3, 200), "x")
+
+
+BOUND_DIGEST = "493852a696c00ab5"
+"""`weights_digest` of the bound kernel's run below (numba 0.68.1, torch 2.13.0, x86-64-v3 pin,
+measured on an AMD EPYC znver4 host)."""
+
+
+def test_bound_kernel_weights_digest() -> None:
+    """The bound kernel is deterministic under the pin too: pin its arithmetic."""
+    if not PINNED:
+        pytest.skip(NOT_PINNED)
+    config = dataclasses.replace(SMALL, steps=400, warmup_steps=40, kernel="bound")
+    result = se.run_sweep(config, backend="numba", cache_dir=None, progress=False)
+    assert weights_digest(result) == BOUND_DIGEST, weights_digest(result)
