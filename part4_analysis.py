@@ -794,6 +794,14 @@ def _seed_mean_and_se(losses: Float[Tensor, " inst"]) -> tuple[float, float]:
     return losses.mean().item(), (losses.std() / math.sqrt(losses.numel())).item()
 
 
+def _rounding_sd(published: float) -> float:
+    """Standard deviation of the rounding of a number printed as `published` (e.g. 0.96: a unit
+    of 0.01, uniform rounding error, sd 0.01 / √12). At least 2 decimals: the replication
+    printed 1.10 as 1.10, which a float keeps as 1.1."""
+    decimals = max(2, len(repr(published).partition(".")[2]))
+    return 10.0**-decimals / math.sqrt(12)
+
+
 def recipe_comparison(results: dict) -> list[dict[str, float | int | str | bool]]:
     """Per published number (`PUBLISHED_REPLICATION`) at a size of the run: theirs, each
     variant's mean and standard error over seeds (`results` from `load_results` of
@@ -801,8 +809,9 @@ def recipe_comparison(results: dict) -> list[dict[str, float | int | str | bool]
 
     The recipe's standard error `se` combines the seeds' (std / √5) with, for test losses, the
     test-set draw's (the seed-mean per-point loss's std / √points). Their number carries noise of
-    the same kind and size (same recipe, seeds and test-set size, other draws), so the standard
-    error of the difference is √2 · se; `match` is |ours − theirs| ≤ MATCH_STANDARD_ERRORS of it,
+    the same kind and size (same recipe, seeds and test-set size, other draws), plus its rounding
+    (uniform over one unit of its last digit: sd unit / √12), so the standard error of the
+    difference is √(2 se² + rounding²); `match` is |ours − theirs| ≤ MATCH_STANDARD_ERRORS of it,
     and `z` is the difference in those units.
     """
     runs = {run["variant"]: run for run in results["runs"]}
@@ -822,7 +831,7 @@ def recipe_comparison(results: dict) -> list[dict[str, float | int | str | bool]
                 if name == "test_loss":
                     se = math.hypot(se, run["seed_mean_test_set_se"][i])
                 row[variant], row[f"{variant}_se"] = mean, se
-            difference_se = math.sqrt(2) * float(row["recipe_se"])
+            difference_se = math.hypot(math.sqrt(2) * float(row["recipe_se"]), _rounding_sd(theirs))
             row["z"] = (float(row["recipe"]) - theirs) / difference_se
             row["match"] = abs(float(row["z"])) <= MATCH_STANDARD_ERRORS
             rows.append(row)
