@@ -10,7 +10,10 @@
 - `hidden_size`: m = 2, 3, 5 (10k steps, T up to 5,000: about 12 minutes on 2 cores);
 - `paper_scale`: the paper's n = 10,000, p = 0.001, 50k steps, T · p = 0.03 to 10 (about 40 minutes
   on 2 cores);
-- `learning_dynamics`: 3 sizes with 20 log-spaced weight snapshots of the best instance.
+- `learning_dynamics`: 3 sizes with 20 log-spaced weight snapshots of the best instance;
+- `published_recipe`: the replication trained as its code trains (minibatches of min(T, 2048)
+  drawn with replacement, 5 seeds on one shared training set), with two one-factor ablations
+  (full batch; independent training sets): `scripts/published_recipe.py`, not the engine.
 
 Each file holds, per run, the engine config, the train and test loss of every (size, instance),
 the per-point test-loss distribution per size and the best instance's geometry, the test loss
@@ -26,10 +29,11 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -38,6 +42,8 @@ from torch import Tensor
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+import published_recipe as recipe  # noqa: E402
 
 import part4_analysis as analysis  # noqa: E402
 from sweep_engine import (  # noqa: E402
@@ -277,10 +283,50 @@ MEASURES: dict[str, Callable[..., dict]] = {"learning_dynamics": measure_snapsho
 """How an experiment measures its runs, where not with `measure`."""
 
 
+def run_published_recipe(out_dir: Path, quick: bool, sizes: tuple[int, ...] | None = None) -> Path:
+    """Train the replication's recipe and its ablations (`recipe.VARIANTS`), at `sizes` (a
+    subset of the recipe's; default all), and write `out_dir/published_recipe.json` after each
+    variant. Not cached."""
+    base = recipe.recipe_config(quick)
+    if sizes is not None:
+        base = dataclasses.replace(base, sizes=tuple(sizes))
+    path = out_dir / "published_recipe.json"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "experiment": "published_recipe",
+        "made_by": "scripts/run_experiments.py" + (" --quick" if quick else ""),
+        "test_set": {"points": base.test_points, "seed": "per size"},
+        "runs": [],
+    }
+    with _one_thread():
+        for variant, config in recipe.variant_configs(base).items():
+            payload["runs"].append({"variant": variant} | recipe.run_recipe(config))
+            print(f"published_recipe {variant}: {payload['runs'][-1]['seconds']} s", flush=True)
+            path.write_text(json.dumps(payload, indent=1) + "\n")
+    return path
+
+
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run with one torch thread (the machine's cores are shared), restoring the count."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+OWN_TRAINERS: dict[str, Callable[[Path, bool], Path]] = {"published_recipe": run_published_recipe}
+"""Experiments that train with their own loop instead of `run_sweep` (no SweepConfig)."""
+
+
 def run_experiment(
     name: str, out_dir: Path, quick: bool, cache_dir: Path | None, backend: str = "auto"
 ) -> Path:
     """Run every sweep of one experiment and write `out_dir/<name>.json`."""
+    if name in OWN_TRAINERS:
+        return OWN_TRAINERS[name](out_dir, quick)
     configs = EXPERIMENTS[name](base_config(quick))
     if quick:
         configs = [shrink(c) for c in configs]
@@ -302,13 +348,19 @@ def run_experiment(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=sorted(EXPERIMENTS), action="append")
+    parser.add_argument("--only", choices=sorted(EXPERIMENTS | OWN_TRAINERS), action="append")
     parser.add_argument("--quick", action="store_true", help="tiny configs, for smoke tests")
     parser.add_argument("--out", type=Path, default=ROOT / "results")
     parser.add_argument("--cache-dir", type=Path, default=ROOT / ".sweep_cache")
     parser.add_argument("--backend", choices=("auto", "numba", "torch"), default="auto")
+    parser.add_argument(
+        "--recipe-sizes", type=int, nargs="+", help="published_recipe: train only these sizes"
+    )
     args = parser.parse_args()
-    for name in args.only or list(EXPERIMENTS):
+    for name in args.only or list(EXPERIMENTS | OWN_TRAINERS):
+        if name == "published_recipe" and args.recipe_sizes:
+            print(f"wrote {run_published_recipe(args.out, args.quick, tuple(args.recipe_sizes))}")
+            continue
         path = run_experiment(name, args.out, args.quick, args.cache_dir, args.backend)
         print(f"wrote {path}")
 

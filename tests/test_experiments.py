@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -13,9 +14,10 @@ import part4_analysis as analysis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
+import published_recipe as recipe  # noqa: E402
 import run_experiments as experiments  # noqa: E402
 
-from sweep_engine import SweepConfig, run_sweep  # noqa: E402
+from sweep_engine import SweepConfig, lr_multiplier, run_sweep  # noqa: E402
 
 
 def check_shapes(results: dict, configs: list) -> None:
@@ -94,3 +96,82 @@ def test_numba_and_torch_backends_agree_at_m_3():
         for backend in ("numba", "torch")
     )
     torch.testing.assert_close(fused.train_loss, plain.train_loss, rtol=2e-5, atol=1e-6)
+
+
+def check_recipe_runs(results: dict, base: recipe.RecipeConfig) -> None:
+    """One run per variant, in order, with its config and (size, inst) losses."""
+    configs = recipe.variant_configs(base)
+    assert [run["variant"] for run in results["runs"]] == list(configs)
+    expected = (len(base.sizes), base.n_instances)
+    for run, config in zip(results["runs"], configs.values(), strict=True):
+        assert recipe.RecipeConfig(**run["config"] | {"sizes": tuple(run["sizes"])}) == config
+        for name in ("train_loss", "test_loss"):
+            assert run[name].shape == expected and torch.isfinite(run[name]).all()
+        assert len(run["seed_mean_test_set_se"]) == len(base.sizes)
+        assert all(len(se) == base.n_instances for se in run["test_set_se"])
+
+
+def test_published_recipe_committed_results_come_from_the_current_definitions():
+    """The committed file may hold a subset of the sizes (`--recipe-sizes`)."""
+    results = analysis.load_results(ROOT / "results" / "published_recipe.json")
+    assert results["made_by"] == "scripts/run_experiments.py"
+    sizes = tuple(results["runs"][0]["sizes"])
+    assert set(sizes) <= set(recipe.RECIPE_SIZES)
+    check_recipe_runs(results, dataclasses.replace(recipe.recipe_config(quick=False), sizes=sizes))
+    table = analysis.published_recipe_table(results)
+    published = [s for v in analysis.PUBLISHED_REPLICATION.values() for s in v if s in sizes]
+    assert len(table) == 2 + len(published)
+
+
+def test_recipe_fused_gradients_train_as_autograd_does():
+    config = recipe.recipe_config(quick=True)
+    fused, plain = (recipe.train_size(config, 20, fused=f) for f in (True, False))
+    for a, b in zip(fused, plain):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_script_regenerates_the_published_recipe_at_reduced_size(tmp_path):
+    path = experiments.run_experiment("published_recipe", tmp_path, quick=True, cache_dir=None)
+    results = analysis.load_results(path)
+    base = recipe.recipe_config(quick=True)
+    assert base.batch_size < max(base.sizes)  # both sides of min(T, batch_size) run
+    check_recipe_runs(results, base)
+    assert results["test_set"]["points"] == base.test_points
+
+
+def test_minibatch_indices_draw_min_size_batch_with_replacement():
+    gen = torch.Generator().manual_seed(0)
+    small = recipe.minibatch_indices(100, 5, 2048, gen)
+    assert small.shape == (5, 100) and small.min() >= 0 and small.max() < 100
+    # with replacement: a 100-of-100 draw repeats an index (all distinct: p = 100!/100^100)
+    assert all(len(set(row.tolist())) < 100 for row in small)
+    assert not torch.equal(small[0], small[1])  # each instance draws its own indices
+    large = recipe.minibatch_indices(5282, 3, 2048, gen)
+    assert large.shape == (3, 2048) and large.max() < 5282
+    full = recipe.minibatch_indices(7, 2, None, gen)
+    assert full.tolist() == [list(range(7))] * 2
+
+
+def test_recipe_schedule_is_the_replications_linear_then_cosine():
+    """Its code steps LinearLR(0.1, 750) for the first 750 updates, then CosineAnnealingLR(2250):
+    the multiplier of `lr_multiplier` (used by both the recipe and `published_replication`)."""
+    config = recipe.RecipeConfig()
+    opt = torch.optim.AdamW([torch.zeros(1, requires_grad=True)], lr=config.lr)
+    warmup = torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.1, total_iters=750)
+    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=2250)
+    theirs = []
+    for step in range(config.steps):
+        theirs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        (warmup if step < 750 else cosine).step()
+    ours = [
+        config.lr * lr_multiplier(s, config.steps, config.warmup_steps, config.warmup_start)
+        for s in range(config.steps)
+    ]
+    torch.testing.assert_close(torch.tensor(ours), torch.tensor(theirs), rtol=1e-6, atol=1e-9)
+    (engine,) = experiments.published_replication(experiments.base_config(quick=False))
+    assert (engine.steps, engine.warmup_steps, engine.warmup_start) == (
+        config.steps,
+        config.warmup_steps,
+        config.warmup_start,
+    )
