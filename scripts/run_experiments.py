@@ -43,9 +43,8 @@ from torch import Tensor
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import published_recipe as recipe  # noqa: E402
-
 import part4_analysis as analysis  # noqa: E402
+import published_recipe as recipe  # noqa: E402
 from sweep_engine import (  # noqa: E402
     SweepConfig,
     SweepResult,

@@ -14,9 +14,9 @@ import part4_analysis as analysis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-import published_recipe as recipe  # noqa: E402
 import run_experiments as experiments  # noqa: E402
 
+import published_recipe as recipe  # noqa: E402
 from sweep_engine import SweepConfig, lr_multiplier, run_sweep  # noqa: E402
 
 

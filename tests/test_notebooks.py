@@ -366,3 +366,28 @@ def test_challenge_reference_quotes_the_solution_output(solutions):
     text = " ".join(reference.split())
     assert f"the median rank is {energy[0]} and {energy[1]}% of them are in the top 50" in text
     assert f"the median rank is {count[0]} and {count[1]}% are in the top 50" in text
+
+
+def test_recipe_prose_quotes_the_stored_replication_run(solutions):
+    sys.path.insert(0, str(ROOT))
+    import part4_analysis as analysis
+
+    rows = {
+        (r["loss"], r["size"]): r
+        for r in analysis.recipe_comparison(
+            analysis.load_results(ROOT / "results/published_recipe.json")
+        )
+    }
+    assert all(rows["test_loss", t]["match"] for t in (3, 100, 200))
+    assert rows["train_loss", 100]["match"] and rows["train_loss", 500]["match"]
+    assert not rows["test_loss", 1000]["match"]
+    text = " ".join(
+        next(
+            c.source for c in solutions.cells if "recipe-prose" in c.metadata.get("tags", [])
+        ).split()
+    )
+    full_200, full_500 = (rows["test_loss", t]["full_batch"] for t in (200, 500))
+    assert f"give {full_200:.1f} at $T = 200$ and {full_500:.1f} at $T = 500$" in text
+    own = rows["test_loss", 500]
+    assert f"{own['independent_sets']:.2f} ± {own['independent_sets_se']:.2f}, theirs 1.53" in text
+    assert f"(ours {rows['test_loss', 1000]['recipe']:.2f}, theirs 1.06)" in text
