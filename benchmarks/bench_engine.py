@@ -58,6 +58,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench_fma_peak import cpu_name  # noqa: E402
+
 import sweep_engine as se  # noqa: E402
 
 SIZES = (3, 100, 1000, 3000)
@@ -390,17 +392,6 @@ def report_whole_sweep(
     print(
         f"each kernel's train loss against its weights' float64 loss: max relative {max(own):.2e}"
     )
-
-
-def cpu_name() -> str:
-    """The CPU's model name (from /proc/cpuinfo where there is one)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 def main() -> None:
