@@ -1,0 +1,113 @@
+"""Analysis and figures for the double-descent sweep, shared by the notebooks and the scripts.
+
+The notebook computes dimensionalities and test losses with the student's own functions and passes
+them in here; `scripts/make_figures.py` uses `dimensionality` below. Every figure is a plotly
+`Figure`, so the same call renders in Colab, Jupyter and (through kaleido) to the PNGs in `images/`.
+
+Rooms: `geometry` (dimensionality, hidden datapoints, regimes), `figures` (curves over dataset
+size), `loss_anatomy` (the test loss point by point), `results` (the stored `results/*.json`),
+`replication` (the published replication beside ours), `dynamics` (training over time) and
+`widget` (the sweep explorer).
+"""
+
+from .dynamics import (
+    learning_figure,
+    learning_strip_figure,
+    optimizer_steps_progress,
+)
+from .figures import (
+    REGIME_COLOURS,
+    ablation_figure,
+    dimensionality_figure,
+    exposure_figure,
+    feature_probability_figure,
+    hidden_size_figure,
+    loss_curve_figure,
+    training_length_figure,
+    weight_decay_figure,
+)
+from .geometry import (
+    GEOMETRY_SIZES,
+    RegimeRule,
+    best_instance_geometry,
+    describe_run,
+    dimensionality,
+    geometry_figure,
+    hidden_vectors,
+    regime_bands,
+    summarise_dims,
+)
+from .loss_anatomy import (
+    HISTOGRAM_BIN,
+    TAIL_QUANTILES,
+    blowup_summary,
+    largest_feature,
+    log_loss_bins,
+    loss_histogram_figure,
+    per_point_loss,
+    point_anatomy,
+    tail_figure,
+    tail_statistics,
+)
+from .replication import (
+    MATCH_STANDARD_ERRORS,
+    PUBLISHED_REPLICATION,
+    published_recipe_table,
+    recipe_comparison,
+    replication_figure,
+    replication_rows,
+)
+from .results import (
+    ablation_peaks,
+    load_results,
+    peak_lines,
+    run_peaks,
+)
+from .widget import (
+    SweepExplorer,
+)
+
+__all__ = [
+    "GEOMETRY_SIZES",
+    "HISTOGRAM_BIN",
+    "MATCH_STANDARD_ERRORS",
+    "PUBLISHED_REPLICATION",
+    "REGIME_COLOURS",
+    "RegimeRule",
+    "SweepExplorer",
+    "TAIL_QUANTILES",
+    "ablation_figure",
+    "ablation_peaks",
+    "best_instance_geometry",
+    "blowup_summary",
+    "describe_run",
+    "dimensionality",
+    "dimensionality_figure",
+    "exposure_figure",
+    "feature_probability_figure",
+    "geometry_figure",
+    "hidden_size_figure",
+    "hidden_vectors",
+    "largest_feature",
+    "learning_figure",
+    "learning_strip_figure",
+    "load_results",
+    "log_loss_bins",
+    "loss_curve_figure",
+    "loss_histogram_figure",
+    "optimizer_steps_progress",
+    "peak_lines",
+    "per_point_loss",
+    "point_anatomy",
+    "published_recipe_table",
+    "recipe_comparison",
+    "regime_bands",
+    "replication_figure",
+    "replication_rows",
+    "run_peaks",
+    "summarise_dims",
+    "tail_figure",
+    "tail_statistics",
+    "training_length_figure",
+    "weight_decay_figure",
+]
