@@ -13,32 +13,8 @@ Two kinds of helper live here:
 The code lives in `double_descent.plot` and `double_descent.checks` (one module per exercise).
 """
 
-from double_descent.checks import (
-    test_calculate_loss,
-    test_cosine_decay_lr,
-    test_dimensionality,
-    test_evaluate_test_loss,
-    test_generate_batch,
-    test_hidden_datapoints,
-    test_linear_warmup_lr,
-    test_pick_best,
-    test_toy_model,
-    test_train,
-    test_warmup_cosine_lr,
-)
+from double_descent.checks import *  # noqa: F403 (the eleven `test_*` checks)
+from double_descent.checks import __all__ as _CHECKS
 from double_descent.plot import plot_features_in_2d
 
-__all__ = [
-    "plot_features_in_2d",
-    "test_linear_warmup_lr",
-    "test_cosine_decay_lr",
-    "test_warmup_cosine_lr",
-    "test_generate_batch",
-    "test_toy_model",
-    "test_calculate_loss",
-    "test_train",
-    "test_dimensionality",
-    "test_evaluate_test_loss",
-    "test_pick_best",
-    "test_hidden_datapoints",
-]
+__all__ = ["plot_features_in_2d", *_CHECKS]

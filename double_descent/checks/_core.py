@@ -27,8 +27,9 @@ CHECKS_FOLDER = Path(__file__).resolve().parent
 class Mistake:
     """A known mistake: the message that names it and what it computes.
 
-    `fn` takes the same inputs as the student's function (or, for a tabulated case, returns the
-    value the mistake gives on that case whatever it is called with).
+    `fn` is the mistaken computation, called with what the check has at hand: the student's
+    arguments (a wrong schedule, a wrong loop), the parts of a model, or, for a tabulated case,
+    anything (`gives` makes one that returns the value the mistake gives on that case).
     """
 
     message: str

@@ -28,6 +28,15 @@ class Property:
     broken_by: Callable[[int, int, int, float], bool]
 
 
+@dataclass(frozen=True)
+class ScheduleTable:
+    """A schedule's cases, its known mistakes and its properties (most basic first)."""
+
+    cases: Sequence[ScheduleCase]
+    mistakes: Sequence[Mistake]
+    properties: Sequence[Property]
+
+
 def _half_cosine(progress: float) -> float:
     """Half-cosine multiplier: 1 at progress 0, 0.5 at 0.5, 0 at 1."""
     return 0.5 * (1 + math.cos(math.pi * progress))
@@ -57,18 +66,14 @@ def _close(value: float, expected: float) -> bool:
     return math.isclose(value, expected, abs_tol=1e-6)
 
 
-def _schedule_failure(
-    cases: Sequence[ScheduleCase],
-    observed: Sequence[float],
-    mistakes: Sequence[Mistake],
-    properties: Sequence[Property],
-) -> str:
+def _schedule_failure(table: ScheduleTable, observed: Sequence[float]) -> str:
     """The message for a schedule's observed values, or '' if they are all right.
 
     A mistake is named if its formula gives every observed value. Otherwise each mismatching
     case is described by the first property it breaks (the last one must hold for any case),
     and the case whose property comes first is reported, unless a minimum rate explains all.
     """
+    cases, properties = table.cases, table.properties
     wrong = [
         (args, value, expected)
         for (args, expected), value in zip(cases, observed, strict=True)
@@ -84,7 +89,7 @@ def _schedule_failure(
         (step, steps, warmup), value = (*case[0], 2500)[:3], case[1]
         return next(i for i, p in enumerate(properties) if p.broken_by(step, steps, warmup, value))
 
-    if message := diagnose(mistakes, reproduces):
+    if message := diagnose(table.mistakes, reproduces):
         args, value, expected = wrong[0]
     else:
         args, value, expected = min(wrong, key=rank)
@@ -156,16 +161,13 @@ LINEAR_WARMUP_PROPERTIES = [
     Property("Warmup must reach exactly 1 at step == steps.", _at_end),
     Property("Values between the ends must rise linearly: step / steps.", _anywhere),
 ]
+LINEAR_WARMUP = ScheduleTable(LINEAR_WARMUP_CASES, LINEAR_WARMUP_MISTAKES, LINEAR_WARMUP_PROPERTIES)
 
 
 @check
 def test_linear_warmup_lr(fn: Callable[[int, int], float]) -> None:
     """Checks `fn(step, steps)`: the linear warmup multiplier step / steps (0 at 0, 1 at steps)."""
-    observed = _observe(fn, LINEAR_WARMUP_CASES)
-    failure = _schedule_failure(
-        LINEAR_WARMUP_CASES, observed, LINEAR_WARMUP_MISTAKES, LINEAR_WARMUP_PROPERTIES
-    )
-    if failure:
+    if failure := _schedule_failure(LINEAR_WARMUP, _observe(fn, LINEAR_WARMUP.cases)):
         raise AssertionError(failure)
 
 
@@ -221,16 +223,13 @@ COSINE_DECAY_PROPERTIES = [
         "Between the ends the values should follow 0.5 * (1 + cos(pi * step / steps)).", _anywhere
     ),
 ]
+COSINE_DECAY = ScheduleTable(COSINE_DECAY_CASES, COSINE_DECAY_MISTAKES, COSINE_DECAY_PROPERTIES)
 
 
 @check
 def test_cosine_decay_lr(fn: Callable[[int, int], float]) -> None:
     """Checks `fn(step, steps)`: the half-cosine multiplier 0.5 * (1 + cos(pi * step / steps))."""
-    observed = _observe(fn, COSINE_DECAY_CASES)
-    failure = _schedule_failure(
-        COSINE_DECAY_CASES, observed, COSINE_DECAY_MISTAKES, COSINE_DECAY_PROPERTIES
-    )
-    if failure:
+    if failure := _schedule_failure(COSINE_DECAY, _observe(fn, COSINE_DECAY.cases)):
         raise AssertionError(failure)
 
 
@@ -310,6 +309,11 @@ WARMUP_COSINE_PROPERTIES = [
         _anywhere,
     ),
 ]
+WARMUP_COSINE = ScheduleTable(
+    WARMUP_COSINE_EXPLICIT_CASES + WARMUP_COSINE_DEFAULT_CASES,
+    WARMUP_COSINE_MISTAKES,
+    WARMUP_COSINE_PROPERTIES,
+)
 
 
 @check
@@ -319,7 +323,7 @@ def test_warmup_cosine_lr(fn: Callable[..., float]) -> None:
     The expected multiplier is step / warmup_steps for step < warmup_steps, and afterwards
     0.5 * (1 + cos(pi * (step - warmup_steps) / (steps - warmup_steps))).
     """
-    cases = WARMUP_COSINE_EXPLICIT_CASES + WARMUP_COSINE_DEFAULT_CASES
+    cases = WARMUP_COSINE.cases
     observed = _observe(fn, cases)
     explicit = len(WARMUP_COSINE_EXPLICIT_CASES)
     explicit_ok = all(_close(v, e) for (_, e), v in zip(cases[:explicit], observed[:explicit]))
@@ -329,6 +333,5 @@ def test_warmup_cosine_lr(fn: Callable[..., float]) -> None:
             "correct when warmup_steps is passed, but wrong with the default; "
             "the default warmup_steps should be 2500 (the paper's value)."
         )
-    failure = _schedule_failure(cases, observed, WARMUP_COSINE_MISTAKES, WARMUP_COSINE_PROPERTIES)
-    if failure:
+    if failure := _schedule_failure(WARMUP_COSINE, observed):
         raise AssertionError(failure)
