@@ -1,115 +1,31 @@
-"""The reference solutions of every exercise, and what every check must do with any input.
+"""What every check must do with any input, shown on the reference solution of every exercise.
 
-Other `test_checks_*` files import the references from here. The tests here hold for all
-checks: the reference passes with exactly one line of output, the global random state is left
-as found, and the student's printing, grad-tracking tensors or grad mode don't break a check.
+The references come from the course source (`course_reference`); other `test_checks_*` files
+import them from here. The tests here hold for all checks: the reference passes with exactly
+one line of output, the global random state is left as found, and the student's printing,
+grad-tracking tensors or grad mode don't break a check.
 """
 
-import math
 from collections.abc import Callable
 
-import einops
 import pytest
 import torch
-import torch.nn.functional as F
-from jaxtyping import Float
-from torch import Tensor, nn
+from course_reference import (
+    ToyModel,
+    calculate_loss,
+    cosine_decay_lr,
+    dimensionality,
+    evaluate_test_loss,
+    generate_batch,
+    hidden_datapoints,
+    linear_warmup_lr,
+    pick_best,
+    train,
+    warmup_cosine_lr,
+)
+from torch import Tensor
 
 import part4_utils as utils
-
-
-def linear_warmup_lr(step: int, steps: int) -> float:
-    return step / steps
-
-
-def cosine_decay_lr(step: int, steps: int) -> float:
-    return 0.5 * (1 + math.cos(math.pi * step / steps))
-
-
-def warmup_cosine_lr(step: int, steps: int, warmup_steps: int = 2500) -> float:
-    if step < warmup_steps:
-        return linear_warmup_lr(step, warmup_steps)
-    return cosine_decay_lr(step - warmup_steps, steps - warmup_steps)
-
-
-def generate_batch(
-    batch_size: int, n_inst: int, n_features: int, feature_probability: float
-) -> Float[Tensor, "batch inst feats"]:
-    shape = (batch_size, n_inst, n_features)
-    values = torch.rand(shape) * (torch.rand(shape) < feature_probability)
-    return values / values.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-
-
-class ToyModel(nn.Module):
-    def __init__(self, n_inst: int, n_features: int = 1000, d_hidden: int = 2):
-        super().__init__()
-        std = (2 / (d_hidden + n_features)) ** 0.5
-        self.W = nn.Parameter(torch.randn(n_inst, d_hidden, n_features) * std)
-        self.b = nn.Parameter(torch.zeros(n_inst, n_features))
-
-    def forward(self, x: Float[Tensor, "batch inst feats"]) -> Float[Tensor, "batch inst feats"]:
-        hidden = einops.einsum(x, self.W, "batch inst feats, inst d feats -> batch inst d")
-        decoded = einops.einsum(hidden, self.W, "batch inst d, inst d feats -> batch inst feats")
-        return F.relu(decoded + self.b)
-
-
-def calculate_loss(
-    out: Float[Tensor, "batch inst feats"], batch: Float[Tensor, "batch inst feats"]
-) -> Float[Tensor, " inst"]:
-    return (batch - out).pow(2).sum(-1).mean(0)
-
-
-def train(
-    model: ToyModel,
-    data: Float[Tensor, "batch inst feats"],
-    steps: int,
-    warmup_steps: int = 2500,
-    lr: float = 1e-3,
-    weight_decay: float = 1e-2,
-) -> Float[Tensor, " inst"]:
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    for step in range(steps):
-        for group in optimizer.param_groups:
-            group["lr"] = lr * warmup_cosine_lr(step, steps, warmup_steps)
-        optimizer.zero_grad()
-        calculate_loss(model(data), data).sum().backward()
-        optimizer.step()
-    with torch.no_grad():
-        return calculate_loss(model(data), data)
-
-
-def dimensionality(data: Float[Tensor, "... k d"]) -> Float[Tensor, "... k"]:
-    squared_norms = data.pow(2).sum(-1)
-    units = data / squared_norms.sqrt().clamp_min(1e-12).unsqueeze(-1)
-    overlaps = einops.einsum(units, data, "... i d, ... j d -> ... i j")
-    return squared_norms / overlaps.pow(2).sum(-1).clamp_min(1e-30)
-
-
-def evaluate_test_loss(
-    W: Float[Tensor, "inst d feats"],
-    b: Float[Tensor, "inst feats"],
-    test_batch: Float[Tensor, "batch feats"],
-    chunk_size: int = 1000,
-) -> Float[Tensor, " inst"]:
-    total = torch.zeros(W.shape[0])
-    for chunk in test_batch.split(chunk_size):
-        hidden = einops.einsum(chunk, W, "batch feats, inst d feats -> batch inst d")
-        out = F.relu(einops.einsum(hidden, W, "batch inst d, inst d feats -> batch inst feats") + b)
-        total += (chunk.unsqueeze(1) - out).pow(2).sum(-1).sum(0)
-    return total / test_batch.shape[0]
-
-
-def pick_best(
-    W: Float[Tensor, "inst d feats"], data: Float[Tensor, "batch inst feats"], train_loss: Tensor
-) -> tuple[Float[Tensor, "d feats"], Float[Tensor, "batch feats"]]:
-    best = train_loss.argmin()
-    return W[best], data[:, best]
-
-
-def hidden_datapoints(
-    W: Float[Tensor, "d feats"], data: Float[Tensor, "batch feats"]
-) -> Float[Tensor, "batch d"]:
-    return einops.einsum(data, W, "batch feats, hidden feats -> batch hidden")
 
 
 def run_train_check(train_fn: Callable) -> None:

@@ -5,7 +5,7 @@ never changes from run to run. But a student's generator draws in its own order,
 correct implementation meets the statistics on effectively fresh data: the false-rejection
 rate over seeds is what a student sees.
 
-Measured with seeds 0-1999 of `part4_utils._check_generate_batch` (this version of the checks):
+Measured with seeds 0-1999 of `with_seed(test_generate_batch, seed)` (this version of the checks):
 0 rejections in 6000 runs, 2000 each for the reference, a Bernoulli generator and a
 torch.distributions generator (run with `torch.set_num_threads(1)`, about 4 minutes). Each
 correlation test rejects beyond 6 / sqrt(n), a normal tail of about 2e-9, and runs on at least
@@ -24,6 +24,7 @@ from test_checks_variants import (
 )
 
 import part4_utils
+from double_descent.checks._core import with_seed
 
 SEEDS = range(1, 11)
 """Ten fresh seeds per run of the suite; set range(2000) to repeat the measurement above."""
@@ -38,7 +39,7 @@ def test_correct_generators_pass_on_every_seed(fn) -> None:
     rejected = []
     for seed in SEEDS:
         try:
-            part4_utils._check_generate_batch(fn, seed)
+            with_seed(part4_utils.test_generate_batch, seed)(fn)
         except AssertionError as err:
             rejected.append((seed, str(err)))
     assert not rejected
@@ -55,4 +56,4 @@ def test_correct_generators_pass_on_every_seed(fn) -> None:
 def test_dependent_generators_fail_on_every_seed(fn, match: str) -> None:
     for seed in SEEDS:
         with pytest.raises(AssertionError, match=match):
-            part4_utils._check_generate_batch(fn, seed)
+            with_seed(part4_utils.test_generate_batch, seed)(fn)

@@ -28,6 +28,7 @@ from test_checks_reference import (
 from torch import nn
 
 import part4_utils
+from double_descent.checks import model as model_checks
 
 # ------------------------------------------------------------------------------------------------
 # Valid variants
@@ -381,8 +382,8 @@ def test_every_relu_spelling_passes_the_model_and_training_checks(spelling: str,
 def test_the_model_check_never_compares_gradients_at_a_kink() -> None:
     """The guard itself: an example with a pre-activation at 0 is refused before any comparison."""
     with pytest.raises(RuntimeError, match="kink"):
-        part4_utils._require_off_kinks(torch.tensor([0.3, 0.0, -0.4]))
-    part4_utils._require_off_kinks(torch.tensor([0.3, -0.2, 1.0]))
+        model_checks._require_off_kinks(torch.tensor([0.3, 0.0, -0.4]))
+    model_checks._require_off_kinks(torch.tensor([0.3, -0.2, 1.0]))
 
 
 # ------------------------------------------------------------------------------------------------

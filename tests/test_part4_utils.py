@@ -9,6 +9,15 @@ from collections.abc import Callable
 
 import pytest
 import torch
+from course_reference import (
+    calculate_loss,
+    dimensionality,
+    evaluate_test_loss,
+    generate_batch,
+)
+from course_reference import cosine_decay_lr as cosine_decay
+from course_reference import linear_warmup_lr as linear_warmup
+from course_reference import warmup_cosine_lr as warmup_cosine
 from einops import einsum, rearrange
 
 import part4_utils
@@ -50,58 +59,21 @@ def half_cosine(progress: float) -> float:
 
 
 # ------------------------------------------------------------------------------------------------
-# Correct implementations
+# Correct implementations: the course's references, and helpers for the mistakes below
 # ------------------------------------------------------------------------------------------------
-
-
-def linear_warmup(step: int, steps: int) -> float:
-    return step / steps
-
-
-def cosine_decay(step: int, steps: int) -> float:
-    return half_cosine(step / steps)
-
-
-def warmup_cosine(step: int, steps: int, warmup_steps: int = 2500) -> float:
-    if step < warmup_steps:
-        return step / warmup_steps
-    return half_cosine((step - warmup_steps) / (steps - warmup_steps))
 
 
 def normalise(x: torch.Tensor) -> torch.Tensor:
     return x / x.norm(dim=-1, keepdim=True).clamp(min=1e-12)
 
 
-def generate_batch(batch: int, inst: int, feats: int, p: float) -> torch.Tensor:
-    present = torch.rand(batch, inst, feats) < p
-    return normalise(torch.rand(batch, inst, feats) * present)
-
-
 def interference(unit: torch.Tensor, data: torch.Tensor) -> torch.Tensor:
     return einsum(unit, data, "... i d, ... j d -> ... i j") ** 2
-
-
-def dimensionality(data: torch.Tensor) -> torch.Tensor:
-    sq_norms = (data**2).sum(-1)
-    unit = data / sq_norms.sqrt().clamp(min=1e-12)[..., None]
-    denominator = interference(unit, data).sum(-1)
-    return torch.where(sq_norms > 0, sq_norms / denominator.clamp(min=1e-30), 0.0)
-
-
-def calculate_loss(out: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
-    return ((batch - out) ** 2).sum(-1).mean(0)
 
 
 def forward(W: torch.Tensor, b: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     hidden = einsum(W, x, "inst d f, batch f -> batch inst d")
     return torch.relu(einsum(W, hidden, "inst d f, batch inst d -> batch inst f") + b)
-
-
-def evaluate_test_loss(W, b, test_batch, chunk_size=1000):
-    total = torch.zeros(W.shape[0])
-    for chunk in test_batch.split(chunk_size):
-        total += ((chunk[:, None] - forward(W, b, chunk)) ** 2).sum(-1).sum(0)
-    return total / test_batch.shape[0]
 
 
 CORRECT = [
@@ -130,8 +102,20 @@ def test_alternative_correct_implementations_pass() -> None:
         norms = x.norm(dim=-1, keepdim=True)
         return torch.where(norms > 0, x / (norms + 1e-8), 0.0)
 
+    def generate_values_first(batch, inst, feats, p):
+        values = torch.rand(batch, inst, feats)
+        return normalise(values * (torch.rand(batch, inst, feats) < p))
+
+    def dimensionality_with_zero_guard(data):
+        sq_norms = (data**2).sum(-1)
+        unit = data / sq_norms.sqrt().clamp(min=1e-12)[..., None]
+        denominator = interference(unit, data).sum(-1)
+        return torch.where(sq_norms > 0, sq_norms / denominator.clamp(min=1e-30), 0.0)
+
     check_evaluate_test_loss(unchunked_loss)
     check_generate_batch(generate_with_where)
+    check_generate_batch(generate_values_first)
+    check_dimensionality(dimensionality_with_zero_guard)
     check_warmup_cosine_lr(lambda s, n, w=2500: min(s / w, half_cosine(max(s - w, 0) / (n - w))))
     check_dimensionality(lambda d: dimensionality(d.double()))
 

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import pytest
 import torch
 
-from part4_utils import DEFAULT_COLOR, plot_features_in_2d
+from double_descent.plot import DEFAULT_COLOR, plot_features_in_2d
 
 COURSE_T = [3, 4, 5, 6, 8, 10, 15, 20, 30, 50, 100, 200, 300, 500, 1000, 2000, 3000]
 
