@@ -14,7 +14,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from part4_utils import plot_features_in_2d
+from double_descent.plot import plot_features_in_2d
 
 
 def dimensionality(vectors: Float[Tensor, "... k d"]) -> Float[Tensor, "... k"]:

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 from jaxtyping import Float
 from torch import Tensor
 
-from part4_utils import plot_features_in_2d
+from double_descent.plot import plot_features_in_2d
 
 from .geometry import summarise_dims
 
