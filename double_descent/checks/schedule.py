@@ -97,6 +97,12 @@ def _schedule_failure(table: ScheduleTable, observed: Sequence[float]) -> str:
     return f"fn{args} returned {value:.6g}, expected {expected:.6g}. {message}"
 
 
+def _require_schedule(table: ScheduleTable, observed: Sequence[float]) -> None:
+    """Fails with the message for a schedule's observed values, unless they are all right."""
+    if failure := _schedule_failure(table, observed):
+        raise AssertionError(failure)
+
+
 def _floor_diagnosis(cases: Sequence[ScheduleCase], observed: Sequence[float]) -> str:
     """Names a minimum rate, but only if every observed value is floor + (1 - floor) * expected.
 
@@ -141,6 +147,10 @@ def _anywhere(step: int, steps: int, warmup: int, value: float) -> bool:
     return True
 
 
+WITHIN_0_1 = Property("The multiplier must stay within [0, 1].", _outside(0, 1))
+ENDS_AT_0 = Property("The multiplier must fall all the way to 0 at step == steps.", _at_end)
+"""The two properties shared by the schedules that decay."""
+
 LINEAR_WARMUP_CASES = [((s, steps), s / steps) for steps in (4, 10) for s in range(steps + 1)]
 LINEAR_WARMUP_CASES += [((s, 2500), s / 2500) for s in (0, 1, 625, 1250, 1875, 2499, 2500)]
 LINEAR_WARMUP_MISTAKES = [
@@ -167,8 +177,7 @@ LINEAR_WARMUP = ScheduleTable(LINEAR_WARMUP_CASES, LINEAR_WARMUP_MISTAKES, LINEA
 @check
 def test_linear_warmup_lr(fn: Callable[[int, int], float]) -> None:
     """Checks `fn(step, steps)`: the linear warmup multiplier step / steps (0 at 0, 1 at steps)."""
-    if failure := _schedule_failure(LINEAR_WARMUP, _observe(fn, LINEAR_WARMUP.cases)):
-        raise AssertionError(failure)
+    _require_schedule(LINEAR_WARMUP, _observe(fn, LINEAR_WARMUP.cases))
 
 
 COSINE_DECAY_CASES = [
@@ -212,9 +221,9 @@ COSINE_DECAY_MISTAKES = [
     ),
 ]
 COSINE_DECAY_PROPERTIES = [
-    Property("The multiplier must stay within [0, 1].", _outside(0, 1)),
+    WITHIN_0_1,
     Property("The decay must start at exactly 1 (the peak rate) at step 0.", _at_start),
-    Property("The multiplier must fall all the way to 0 at step == steps.", _at_end),
+    ENDS_AT_0,
     Property(
         "At the midpoint a half cosine gives exactly 0.5.",
         lambda step, steps, warmup, value: 2 * step == steps,
@@ -229,8 +238,7 @@ COSINE_DECAY = ScheduleTable(COSINE_DECAY_CASES, COSINE_DECAY_MISTAKES, COSINE_D
 @check
 def test_cosine_decay_lr(fn: Callable[[int, int], float]) -> None:
     """Checks `fn(step, steps)`: the half-cosine multiplier 0.5 * (1 + cos(pi * step / steps))."""
-    if failure := _schedule_failure(COSINE_DECAY, _observe(fn, COSINE_DECAY.cases)):
-        raise AssertionError(failure)
+    _require_schedule(COSINE_DECAY, _observe(fn, COSINE_DECAY.cases))
 
 
 WARMUP_COSINE_EXPLICIT_CASES = [
@@ -291,9 +299,9 @@ WARMUP_COSINE_MISTAKES = [
     ),
 ]
 WARMUP_COSINE_PROPERTIES = [
-    Property("The multiplier must stay within [0, 1].", _outside(0, 1)),
+    WITHIN_0_1,
     Property("Warmup must start from exactly 0 at step 0.", _at_start),
-    Property("The multiplier must fall all the way to 0 at step == steps.", _at_end),
+    ENDS_AT_0,
     Property(
         "During warmup the multiplier should be step / warmup_steps.",
         lambda step, steps, warmup, value: step < warmup,
@@ -333,5 +341,4 @@ def test_warmup_cosine_lr(fn: Callable[..., float]) -> None:
             "correct when warmup_steps is passed, but wrong with the default; "
             "the default warmup_steps should be 2500 (the paper's value)."
         )
-    if failure := _schedule_failure(WARMUP_COSINE, observed):
-        raise AssertionError(failure)
+    _require_schedule(WARMUP_COSINE, observed)
