@@ -156,18 +156,6 @@ INDEPENDENT = [
 """(their function, the check it meets, their code, None if accepted or the expected message)."""
 
 
-@pytest.mark.parametrize(
-    ("check", "fn", "message"), [c[1:] for c in INDEPENDENT], ids=[c[0] for c in INDEPENDENT]
-)
-def test_older_course_verdict(check: Callable, fn: Callable, message: str | None, capsys) -> None:
-    if message is None:
-        check(fn)
-        assert capsys.readouterr().out.strip().endswith("passed!")
-    else:
-        with pytest.raises(AssertionError, match=message):
-            check(fn)
-
-
 def test_older_dimensionality_with_a_zero_guard_still_mixes_leading_dimensions() -> None:
     """Fixing only their NaN leaves their sum over leading dimensions, which the check names."""
 
@@ -289,9 +277,16 @@ REPLICATION = [
     ("test_loss", utils.test_evaluate_test_loss, replication_test_loss, None),
 ]
 
+VERDICTS = [("older", *c) for c in INDEPENDENT] + [("replication", *c) for c in REPLICATION]
+
 
 @pytest.mark.parametrize(
-    ("check", "fn", "message"), [c[1:] for c in REPLICATION], ids=[c[0] for c in REPLICATION]
+    ("check", "fn", "message"), [c[2:] for c in VERDICTS], ids=[f"{c[0]}-{c[1]}" for c in VERDICTS]
 )
-def test_replication_verdict(check: Callable, fn: Callable, message: str | None, capsys) -> None:
-    test_older_course_verdict(check, fn, message, capsys)
+def test_independent_verdict(check: Callable, fn: Callable, message: str | None, capsys) -> None:
+    if message is None:
+        check(fn)
+        assert capsys.readouterr().out.strip().endswith("passed!")
+    else:
+        with pytest.raises(AssertionError, match=message):
+            check(fn)

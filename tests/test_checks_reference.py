@@ -2,12 +2,14 @@
 
 The references come from the course source (`course_reference`); other `test_checks_*` files
 import them from here. The tests here hold for all checks: the reference passes with exactly
-one line of output, the global random state is left as found, and the student's printing,
-grad-tracking tensors or grad mode don't break a check.
+one line of output, the global random state is left as found, the student's printing,
+grad-tracking tensors or grad mode don't break a check, and a placeholder, a missing return or
+a non-callable is named.
 """
 
 from collections.abc import Callable
 
+import einops
 import pytest
 import torch
 from course_reference import (
@@ -138,5 +140,22 @@ def test_returning_none_is_named(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", CHECKED)
+def test_not_callable_is_rejected(name: str) -> None:
+    with pytest.raises(TypeError, match="fn"):
+        CHECKED[name][0](42)
+
+
+@pytest.mark.parametrize("name", CHECKED)
 def test_checks_are_exported_and_not_collected(name: str) -> None:
     assert getattr(utils, name).__test__ is False
+    assert name in utils.__all__ and callable(utils.plot_features_in_2d)
+
+
+def test_the_notebook_pipeline_passes() -> None:
+    """pick_best feeding hidden_datapoints, as the notebook uses them, on a model's W."""
+    W = torch.nn.Parameter(torch.randn(3, 2, 6))
+    data = torch.rand(5, 3, 6)
+    W_best, data_best = pick_best(W, data, torch.tensor([0.3, 0.1, 0.2]))
+    h = hidden_datapoints(W_best, data_best)
+    assert h.shape == (5, 2)
+    assert torch.allclose(h, einops.einsum(W[1], data[:, 1], "d f, b f -> b d"))

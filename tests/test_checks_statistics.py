@@ -15,13 +15,9 @@ repeat with probability ~0. An earlier draft counted datapoints with two feature
 """
 
 import pytest
+from test_checks_mistakes import mask_half_shared_by_instances, values_shared_by_instances
 from test_checks_reference import generate_batch
-from test_checks_variants import (
-    generate_bernoulli,
-    generate_with_distributions,
-    mask_half_shared_by_instances,
-    values_shared_by_instances,
-)
+from test_checks_variants import generate_bernoulli, generate_with_distributions
 
 import part4_utils
 from double_descent.checks._core import with_seed

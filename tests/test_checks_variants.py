@@ -1,10 +1,8 @@
-"""Valid but unusual implementations pass every check; the mistakes found in review are named.
+"""The catalogue of valid variants: correct but unusual implementations pass every check.
 
 For each check, VALID holds at least three correct implementations written differently from
 the reference (loops instead of einsum, Bernoulli instead of `rand <`, float64 internals, a
-scheduler from torch.optim.lr_scheduler, ...). MISTAKES holds the wrong implementations found
-by review (detached losses, in-place changes to inputs, float64 parameters, NaN, dependent
-data, misleading diagnoses) with the message each must get.
+scheduler from torch.optim.lr_scheduler, ...); the mistakes are in `test_checks_mistakes`.
 """
 
 import functools
@@ -16,12 +14,14 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from test_checks_mistakes import HookedModel, forward, make_train, normalise
 from test_checks_reference import (
     CHECKED,
     ToyModel,
     calculate_loss,
-    evaluate_test_loss,
-    generate_batch,
+    dimensionality,
+    hidden_datapoints,
+    pick_best,
     train,
     warmup_cosine_lr,
 )
@@ -29,10 +29,6 @@ from torch import nn
 
 import part4_utils
 from double_descent.checks import model as model_checks
-
-# ------------------------------------------------------------------------------------------------
-# Valid variants
-# ------------------------------------------------------------------------------------------------
 
 
 @functools.cache
@@ -146,6 +142,17 @@ class NormalInitModel(ToyModel):
         return F.relu(einops.einsum(x, gram, "batch inst f, inst f g -> batch inst g") + self.b)
 
 
+def generate_with_where(batch, inst, feats, p):
+    x = torch.where(torch.rand(batch, inst, feats) <= p, torch.rand(batch, inst, feats), 0.0)
+    norms = x.norm(dim=-1, keepdim=True)
+    return torch.where(norms > 0, x / (norms + 1e-8), 0.0)
+
+
+def generate_values_first(batch, inst, feats, p):
+    values = torch.rand(batch, inst, feats)
+    return normalise(values * (torch.rand(batch, inst, feats) < p))
+
+
 def loss_mse(out, batch):
     return F.mse_loss(out, batch, reduction="none").sum(-1).mean(0)
 
@@ -208,6 +215,13 @@ def dimensionality_cosines(data):
     cosines = F.cosine_similarity(data[..., :, None, :], data[..., None, :, :], dim=-1, eps=1e-30)
     weighted = (cosines * norms[..., None, :]).pow(2).sum(-1)
     return torch.where(norms > 0, norms**2 / weighted.clamp_min(1e-30), 0.0)
+
+
+def dimensionality_with_zero_guard(data):
+    sq_norms = (data**2).sum(-1)
+    unit = data / sq_norms.sqrt().clamp(min=1e-12)[..., None]
+    denominator = (einops.einsum(unit, data, "... i d, ... j d -> ... i j") ** 2).sum(-1)
+    return torch.where(sq_norms > 0, sq_norms / denominator.clamp(min=1e-30), 0.0)
 
 
 def evaluate_unchunked_float64(W, b, test_batch, chunk_size=1000):
@@ -296,23 +310,40 @@ VALID = {
         generate_bernoulli,
         generate_per_instance_loop,
         generate_with_distributions,
+        generate_with_where,
+        generate_values_first,
     ],
-    "test_toy_model": [LoopModel, Float64Forward, NormalInitModel],
+    "test_toy_model": [LoopModel, Float64Forward, NormalInitModel, HookedModel],
     "test_calculate_loss": [loss_mse, loss_float64, loss_vector_norm],
-    "test_train": [train_lambda_lr, train_returns_float64, train_model_zero_grad],
-    "test_dimensionality": [dimensionality_gram, dimensionality_loops, dimensionality_cosines],
+    "test_train": [train_lambda_lr, train_returns_float64, train_model_zero_grad, make_train()],
+    "test_dimensionality": [
+        dimensionality_gram,
+        dimensionality_loops,
+        dimensionality_cosines,
+        dimensionality_with_zero_guard,
+        lambda d: dimensionality(d.double()),
+    ],
     "test_evaluate_test_loss": [
         evaluate_unchunked_float64,
         evaluate_instance_loop,
         evaluate_via_model,
+        lambda W, b, x, chunk_size=1000: calculate_loss(forward(W, b, x), x[:, None]),
     ],
     "test_pick_best": [
         pick_best_sorted,
         pick_best_torch_min,
         pick_best_numpy,
         pick_best_loop_last_of_ties,
+        lambda W, d, loss: (W[loss.argmin()] * 1.0, d[:, loss.argmin()]),
+        lambda W, d, loss: (W[loss.argmin()].detach(), d[:, loss.argmin()]),
+        lambda W, d, loss: list(pick_best(W, d, loss)),
     ],
-    "test_hidden_datapoints": [hidden_matmul, hidden_loops, hidden_float64],
+    "test_hidden_datapoints": [
+        hidden_matmul,
+        hidden_loops,
+        hidden_float64,
+        lambda W, d: hidden_datapoints(W.detach(), d),
+    ],
 }
 
 VALID_CASES = [(name, i) for name, variants in VALID.items() for i in range(len(variants))]
@@ -384,262 +415,3 @@ def test_the_model_check_never_compares_gradients_at_a_kink() -> None:
     with pytest.raises(RuntimeError, match="kink"):
         model_checks._require_off_kinks(torch.tensor([0.3, 0.0, -0.4]))
     model_checks._require_off_kinks(torch.tensor([0.3, -0.2, 1.0]))
-
-
-# ------------------------------------------------------------------------------------------------
-# Mistakes found in review, with the message each must get
-# ------------------------------------------------------------------------------------------------
-
-
-def old_course_warmup_cosine(step, steps, warmup_steps=2500):
-    if step < warmup_steps:
-        return step / warmup_steps
-    return math.cos(math.pi / 2 * (step - warmup_steps) / (steps - warmup_steps - 1))
-
-
-def coin_per_datapoint(batch, inst, feats, p):
-    present = torch.rand(batch, inst, 1) < p
-    x = torch.rand(batch, inst, feats) * present
-    return x / x.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-
-
-def fixed_count_per_datapoint(batch, inst, feats, p):
-    k = max(round(p * feats), 1)
-    order = torch.rand(batch, inst, feats).argsort(-1)
-    x = torch.rand(batch, inst, feats) * (order < k)
-    return x / x.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-
-
-def values_shared_by_instances(batch, inst, feats, p):
-    x = torch.rand(batch, 1, feats) * (torch.rand(batch, inst, feats) < p)
-    return x / x.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-
-
-def values_shared_by_datapoints(batch, inst, feats, p):
-    x = torch.rand(1, inst, feats) * (torch.rand(batch, inst, feats) < p)
-    return x / x.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-
-
-def mask_shared_by_datapoints(batch, inst, feats, p):
-    x = torch.rand(batch, inst, feats) * (torch.rand(1, inst, feats) < p)
-    return x / x.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-
-
-def mask_half_shared_by_instances(batch, inst, feats, p):
-    shared = torch.rand(batch, 1, feats) < p
-    own = torch.rand(batch, inst, feats) < p
-    present = torch.where(torch.rand(batch, inst, 1) < 0.5, shared, own)
-    x = torch.rand(batch, inst, feats) * present
-    return x / x.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-
-
-def second_half_repeats_first(batch, inst, feats, p):
-    half = generate_batch((batch + 1) // 2, inst, feats, p)
-    return torch.cat([half, half])[:batch]
-
-
-def dimensionality_in_place(data):
-    squared_norms = data.pow(2).sum(-1)
-    data /= squared_norms.sqrt().clamp_min(1e-12)[..., None]
-    overlaps = (data @ data.mT).pow(2) * squared_norms[..., None, :]
-    return squared_norms / overlaps.sum(-1).clamp_min(1e-30)
-
-
-def dimensionality_cos_squared(data):
-    units = data / data.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-    denominator = (units @ units.mT).pow(2).sum(-1)
-    return torch.where(data.norm(dim=-1) > 0, 1 / denominator.clamp_min(1e-30), 0.0)
-
-
-def loss_detached(out, batch):
-    return calculate_loss(out.detach(), batch)
-
-
-def loss_no_grad(out, batch):
-    with torch.no_grad():
-        return calculate_loss(out, batch)
-
-
-def loss_in_place(out, batch):
-    return out.sub_(batch).pow(2).sum(-1).mean(0)
-
-
-def loss_half_detached(out, batch):
-    error = batch - out
-    return (error * error.detach()).sum(-1).mean(0)
-
-
-def loss_abs_batch(out, batch):
-    return (batch.abs() - out).pow(2).sum(-1).mean(0)
-
-
-def loss_numpy(out, batch):
-    return torch.from_numpy(((batch - out).detach().numpy() ** 2).sum(-1).mean(0))
-
-
-class Float64Parameters(ToyModel):
-    def __init__(self, n_inst, n_features=1000, d_hidden=2):
-        super().__init__(n_inst, n_features, d_hidden)
-        self.double()
-
-
-class DetachedForward(ToyModel):
-    def forward(self, x):
-        hidden = einops.einsum(x, self.W.detach(), "b i f, i d f -> b i d")
-        return F.relu(
-            einops.einsum(hidden, self.W.detach(), "b i d, i d f -> b i f") + self.b.detach()
-        )
-
-
-class HalfDetachedForward(ToyModel):
-    def forward(self, x):
-        hidden = einops.einsum(x, self.W.data, "b i f, i d f -> b i d")
-        return F.relu(einops.einsum(hidden, self.W, "b i d, i d f -> b i f") + self.b)
-
-
-class NaNModel(ToyModel):
-    def forward(self, x):
-        return super().forward(x) / (x.sum() * 0)
-
-
-def train_returns_nan(model, data, steps, warmup_steps=2500, lr=1e-3, weight_decay=1e-2):
-    return train(model, data, steps, warmup_steps, lr, weight_decay) * float("nan")
-
-
-def train_normalises_data_in_place(
-    model, data, steps, warmup_steps=2500, lr=1e-3, weight_decay=1e-2
-):
-    data *= 2
-    return train(model, data, steps, warmup_steps, lr, weight_decay)
-
-
-def train_quarter_cosine_and_feature_mean(
-    model, data, steps, warmup_steps=2500, lr=1e-3, weight_decay=1e-2
-):
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    for step in range(steps):
-        for group in optimizer.param_groups:
-            group["lr"] = lr * old_course_warmup_cosine(step, steps, warmup_steps)
-        optimizer.zero_grad()
-        (data - model(data)).pow(2).mean(-1).mean(0).sum().backward()
-        optimizer.step()
-    with torch.no_grad():
-        return calculate_loss(model(data), data)
-
-
-def train_mean_over_instances(model, data, steps, warmup_steps=2500, lr=1e-3, weight_decay=1e-2):
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    for step in range(steps):
-        for group in optimizer.param_groups:
-            group["lr"] = lr * warmup_cosine_lr(step, steps, warmup_steps)
-        optimizer.zero_grad()
-        calculate_loss(model(data), data).mean().backward()
-        optimizer.step()
-    with torch.no_grad():
-        return calculate_loss(model(data), data)
-
-
-def evaluate_relu_on_hidden(W, b, test_batch, chunk_size=1000):
-    hidden = torch.relu(einops.einsum(test_batch, W, "b f, i d f -> b i d"))
-    out = torch.relu(einops.einsum(hidden, W, "b i d, i d f -> b i f") + b)
-    return (test_batch[:, None] - out).pow(2).sum(-1).mean(0)
-
-
-def evaluate_abs_output(W, b, test_batch, chunk_size=1000):
-    hidden = einops.einsum(test_batch, W, "b f, i d f -> b i d")
-    out = (einops.einsum(hidden, W, "b i d, i d f -> b i f") + b).abs()
-    return (test_batch[:, None] - out).pow(2).sum(-1).mean(0)
-
-
-def evaluate_normalises_in_place(W, b, test_batch, chunk_size=1000):
-    W /= W.norm(dim=1, keepdim=True).clamp_min(1e-12)
-    return evaluate_test_loss(W, b, test_batch, chunk_size)
-
-
-MISTAKES: dict[str, list[tuple[str, Callable, str]]] = {
-    "test_warmup_cosine_lr": [
-        ("older_course_quarter_cosine", old_course_warmup_cosine, "older course's quarter cosine"),
-    ],
-    "test_generate_batch": [
-        ("one_coin_per_datapoint", coin_per_datapoint, "not one coin per datapoint"),
-        ("fixed_count_per_datapoint", fixed_count_per_datapoint, "not a fixed number"),
-        (
-            "values_shared_by_instances",
-            values_shared_by_instances,
-            "instances 0 and 1 have related values",
-        ),
-        ("values_shared_by_datapoints", values_shared_by_datapoints, "distinct datapoints"),
-        (
-            "mask_shared_by_datapoints",
-            mask_shared_by_datapoints,
-            "consecutive datapoints .*same features",
-        ),
-        (
-            "mask_half_shared_by_instances",
-            mask_half_shared_by_instances,
-            "instances 0 and 1 .*same features present",
-        ),
-        ("second_half_repeats_first", second_half_repeats_first, "distinct datapoints"),
-    ],
-    "test_dimensionality": [
-        ("mutates_data", dimensionality_in_place, "modified its input `data` in place"),
-        ("one_over_sum_of_cos_squared", dimensionality_cos_squared, "summing over i instead of j"),
-    ],
-    "test_calculate_loss": [
-        ("detached", loss_detached, "detached from the graph"),
-        ("no_grad", loss_no_grad, "detached from the graph"),
-        ("numpy", loss_numpy, "detached from the graph"),
-        ("in_place_sub", loss_in_place, "modified its input `out` in place"),
-        ("half_detached", loss_half_detached, "wrong gradient"),
-        ("abs_of_batch", loss_abs_batch, "any signs"),
-    ],
-    "test_toy_model": [
-        ("float64_parameters", Float64Parameters, "should be float32"),
-        ("detached_forward", DetachedForward, "detached from W and b"),
-        ("half_detached_forward", HalfDetachedForward, "wrong gradient for `W`"),
-    ],
-    "test_train": [
-        ("returns_nan", train_returns_nan, "returned NaN or infinite losses"),
-        ("mutates_data", train_normalises_data_in_place, "modified its input `data` in place"),
-        ("mean_over_instances", train_mean_over_instances, "averages the per-instance losses"),
-        (
-            "older_course_schedule_and_feature_mean",
-            train_quarter_cosine_and_feature_mean,
-            "averages over features too.*; and .*quarter cosine",
-        ),
-    ],
-    "test_evaluate_test_loss": [
-        ("relu_on_hidden", evaluate_relu_on_hidden, "ReLU to the hidden vector"),
-        ("abs_output", evaluate_abs_output, "not abs"),
-        ("mutates_W", evaluate_normalises_in_place, "modified its input `W` in place"),
-    ],
-}
-
-MISTAKE_CASES = [(name, *m) for name, ms in MISTAKES.items() for m in ms]
-
-
-@pytest.mark.parametrize(
-    ("name", "label", "fn", "match"), MISTAKE_CASES, ids=[f"{c[0]}-{c[1]}" for c in MISTAKE_CASES]
-)
-def test_mistake_is_named(name: str, label: str, fn: Callable, match: str) -> None:
-    check, _ = CHECKED[name]
-    with pytest.raises(AssertionError, match=match):
-        check(fn)
-
-
-@pytest.mark.parametrize(
-    ("model_cls", "match"),
-    [(NaNModel, "contains NaN"), (Float64Parameters, "should be float32")],
-    ids=["nan_model", "float64_model"],
-)
-def test_train_names_a_broken_model(model_cls: type, match: str) -> None:
-    with pytest.raises(AssertionError, match=match):
-        part4_utils.test_train(train, model_cls)
-
-
-def test_messages_come_from_the_checks_not_from_inside_them() -> None:
-    """No mistake above reaches the student as an internal error: every one is an AssertionError."""
-    for name, _, fn, _ in MISTAKE_CASES:
-        check, _ = CHECKED[name]
-        with pytest.raises(AssertionError):
-            check(fn)
