@@ -3,7 +3,8 @@
 MISTAKES holds, for each check, the realistic mistakes (from teaching and from review: off-by-one
 schedules, dependent data, detached losses, in-place changes to inputs, float64 parameters, NaN,
 misleading diagnoses) as {label: (wrong implementation, regex the message must match)}. One
-test runs each through its check. The sections follow the check modules.
+test runs each through its check, and sees the traceback end in the check itself (where the
+student reads the case). The sections follow the check modules.
 """
 
 import math
@@ -853,5 +854,6 @@ def test_every_check_has_a_catalogue_of_at_least_five_mistakes() -> None:
 )
 def test_mistake_is_named(name: str, label: str) -> None:
     fn, match = MISTAKES[name][label]
-    with pytest.raises(AssertionError, match=match):
+    with pytest.raises(AssertionError, match=match) as failure:
         CHECKS[name](fn)
+    assert failure.traceback[-1].name == name.split()[0], "the last frame must be the check's"

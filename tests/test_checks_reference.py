@@ -126,8 +126,9 @@ def test_placeholder_is_named(name: str) -> None:
     def placeholder(*args, **kwargs):
         raise NotImplementedError()
 
-    with pytest.raises(AssertionError, match="NotImplementedError"):
+    with pytest.raises(AssertionError, match="NotImplementedError") as failure:
         check(placeholder)
+    assert failure.traceback[-1].name == name, "the last frame must be the check's"
 
 
 @pytest.mark.parametrize("name", CHECKED)
