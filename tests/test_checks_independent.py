@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from test_checks_reference import ToyModel, calculate_loss
+from test_checks_reference import ToyModel, calculate_loss, run_train_check
 from torch import nn
 
 import part4_utils as utils
@@ -121,10 +121,6 @@ def older_hidden_datapoints(W, data):
     return torch.einsum("bf,hf->hb", data, W)
 
 
-def train_check(train_fn: Callable) -> None:
-    utils.test_train(train_fn, ToyModel)
-
-
 def train_check_with_older_forward(train_fn: Callable) -> None:
     utils.test_train(train_fn, OlderForwardModel)
 
@@ -145,7 +141,7 @@ INDEPENDENT = [
     ("model_forward", utils.test_toy_model, OlderForwardModel, None),
     (
         "training_loop",
-        train_check,
+        run_train_check,
         older_train,
         "averages over features too.*; and .*older course's quarter cosine",
     ),
@@ -273,7 +269,7 @@ REPLICATION = [
     ("loss", utils.test_calculate_loss, replication_loss, None),
     ("dimensionality", utils.test_dimensionality, replication_dimensionality, "zero vector"),
     ("model_init", utils.test_toy_model, ReplicationModel, "normal distribution, not a uniform"),
-    ("training_loop", train_check, replication_train, None),
+    ("training_loop", run_train_check, replication_train, None),
     ("test_loss", utils.test_evaluate_test_loss, replication_test_loss, None),
 ]
 
