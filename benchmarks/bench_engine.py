@@ -34,8 +34,8 @@ same for course sizes (course config, 10 instances); ``--threads 1`` times one t
 suffers less from a shared machine's descheduling than two.
 
 ``python benchmarks/bench_engine.py --cpu-targets`` instead times the whole sweep's numba kernel
-compiled for the pinned CPU (``sweep_engine.NUMBA_CPU``, x86-64-v3) against the host's own CPU
-name and features. The compile target is fixed per process, so each is timed in fresh
+compiled for the pinned CPU (``double_descent.engine.cpu.NUMBA_CPU``, x86-64-v3) against the
+host's own CPU name and features. The compile target is fixed per process, so each is timed in fresh
 subprocesses, alternating, and the ratio is taken between neighbouring runs.
 """
 
@@ -61,18 +61,20 @@ sys.path.insert(0, str(ROOT))
 from bench_fma_peak import cpu_name  # noqa: E402
 
 import sweep_engine as se  # noqa: E402
+from double_descent.engine.backends import _Backend, _NumbaBackend, _TorchBackend  # noqa: E402
+from double_descent.engine.cache import _Cache, _save_atomic  # noqa: E402
 
 SIZES = (3, 100, 1000, 3000)
 FULL_STEPS = 50_000
 
 
-def engine(config: se.SweepConfig, backend: str) -> se._Backend:
+def engine(config: se.SweepConfig, backend: str) -> _Backend:
     """A fresh engine (step 0) of the given backend for ``config``."""
     sparse, W, b = se.build_problem(config)
     state = se.TrainState.fresh(W, b)
     if backend == "numba":
-        return se._NumbaBackend(config, sparse, state)
-    return se._TorchBackend(config, sparse, state, torch.device("cpu"))
+        return _NumbaBackend(config, sparse, state)
+    return _TorchBackend(config, sparse, state, torch.device("cpu"))
 
 
 def ms_per_step(config: se.SweepConfig, backend: str, min_seconds: float) -> float:
@@ -128,9 +130,9 @@ def checkpoint_costs(
     records the loss and checkpoints every ``every`` steps: (this engine's, the old format's)."""
     new: list[tuple[float, int]] = []
     old: list[tuple[float, int]] = []
-    save = se._Cache.save_checkpoint
+    save = _Cache.save_checkpoint
 
-    def timed(cache: se._Cache, snapshot: se.TrainState, state: se.TrainState, name: str) -> bool:
+    def timed(cache: _Cache, snapshot: se.TrainState, state: se.TrainState, name: str) -> bool:
         segment = cache.last_segment
         start = time.perf_counter()
         ok = save(cache, snapshot, state, name)
@@ -143,12 +145,12 @@ def checkpoint_costs(
             snapshot, history=list(state.history), history_steps=list(state.history_steps)
         )
         start = time.perf_counter()
-        se._save_atomic(dataclasses.asdict(full) | {"backend": name}, cache.dir / "old.pt")
+        _save_atomic(dataclasses.asdict(full) | {"backend": name}, cache.dir / "old.pt")
         old.append((time.perf_counter() - start, (cache.dir / "old.pt").stat().st_size))
         return ok
 
     config = se.SweepConfig(steps=steps, warmup_steps=10)
-    se._Cache.save_checkpoint = timed
+    _Cache.save_checkpoint = timed
     try:
         with tempfile.TemporaryDirectory() as cache_dir:
             se.run_sweep(
@@ -156,7 +158,7 @@ def checkpoint_costs(
                 record_every=every, checkpoint_every=every,
             )  # fmt: skip
     finally:
-        se._Cache.save_checkpoint = save
+        _Cache.save_checkpoint = save
     return new, old
 
 
@@ -220,9 +222,9 @@ def report_cpu_targets(seconds: float, repeats: int = 3) -> None:
 
 def engine_at(
     config: se.SweepConfig, W: list[torch.Tensor], b: list[torch.Tensor], sparse: se.SparseData
-) -> se._NumbaBackend:
+) -> _NumbaBackend:
     """A numba engine for ``config`` (and its kernel) with the given weights, zero moments."""
-    return se._NumbaBackend(config, sparse, se.TrainState.fresh(W, b))
+    return _NumbaBackend(config, sparse, se.TrainState.fresh(W, b))
 
 
 def kernel_ms_per_step(
@@ -313,7 +315,7 @@ def report_short_runs(
         config = replace(base, sizes=(T,), kernel="bound")
         start = time.perf_counter()
         sparse, W0, b0 = se.build_problem(config)
-        eng = se._NumbaBackend(config, sparse, se.TrainState.fresh(W0, b0))
+        eng = _NumbaBackend(config, sparse, se.TrainState.fresh(W0, b0))
         lrs = np.array([config.lr * se.lr_multiplier(s, config.steps, config.warmup_steps)
                         for s in range(steps)])  # fmt: skip
         eng.advance(0, steps, lrs)

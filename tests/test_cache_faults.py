@@ -21,6 +21,7 @@ import pytest
 import torch
 
 import sweep_engine as se
+from double_descent.engine import train
 from tests.test_sweep_engine import assert_results_equal
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,7 +67,7 @@ def interrupted_run(directory: Path, monkeypatch: pytest.MonkeyPatch, config=TIN
         if step == 90:
             raise Interrupted
 
-    monkeypatch.setattr(se, "_after_checkpoint", interrupt)
+    monkeypatch.setattr(train, "_after_checkpoint", interrupt)
     with pytest.raises(Interrupted):
         run(config, directory)
     monkeypatch.undo()
@@ -365,10 +366,11 @@ SCRIPT = textwrap.dedent(
     """
     import sys, time
     import sweep_engine as se
+    from double_descent.engine import train
     config = se.SweepConfig(sizes=(3, 20, 60), n_instances=2, n_features=30, steps=3000,
                             warmup_steps=10)
     if sys.argv[2] == "slow":
-        se._after_checkpoint = lambda step: time.sleep(0.05)
+        train._after_checkpoint = lambda step: time.sleep(0.05)
     se.run_sweep(config, backend="numba", cache_dir=sys.argv[1], progress=False,
                  checkpoint_every=50, snapshot_steps=[0, 1000, 3000])
     """
