@@ -72,9 +72,8 @@ def fused_loss_and_grads(
     gb = np.empty((inst, n), np.float32)
     n_rows = np.full(inst, T, np.int64)
     row_start, csr, csc = _kernel_data(sparse, n_rows, n)
-    parallel = numba_module("parallel")
-    run = parallel._loss_and_grads_bound if kernel == "bound" else parallel._loss_and_grads
-    run(W32, b32, row_start, n_rows, csr, csc, loss, gW, gb)
+    run = numba_module("parallel")._loss_and_grads
+    run(W32, b32, row_start, n_rows, csr, csc, kernel == "bound", loss, gW, gb)
     return torch.from_numpy(loss), torch.from_numpy(gW), torch.from_numpy(gb)
 
 
@@ -159,15 +158,14 @@ class _NumbaBackend(_Backend):
         self.costs = sizes + UNIT_OVERHEAD
         self.hyper = np.array([BETAS[0], BETAS[1], EPS, config.weight_decay])
         self.loss = np.empty(sizes.size)
-        parallel = numba_module("parallel")
-        bound = config.kernel == "bound"
-        self.train_chunk = parallel._train_chunk_bound if bound else parallel._train_chunk
+        self.train_chunk = numba_module("parallel")._train_chunk
+        self.bound = config.kernel == "bound"
 
     def advance(self, step0: int, n_steps: int, lrs: np.ndarray) -> Tensor:
         bins = balanced_bins(self.costs, numba.get_num_threads())
         self.train_chunk(
             self.W, self.b, self.mW, self.vW, self.mb, self.vb, self.row_start, self.n_rows,
-            self.csr, self.csc, bins, step0, lrs, self.hyper, self.loss,
+            self.csr, self.csc, bins, step0, lrs, self.hyper, self.bound, self.loss,
         )  # fmt: skip
         return torch.from_numpy(self.loss.reshape(self.shape)).float()
 
