@@ -80,7 +80,8 @@ def fused_loss_and_grads(
 def _kernel_data(
     sparse: SparseData, n_rows: np.ndarray, n_features: int
 ) -> tuple[np.ndarray, tuple, tuple]:
-    """The kernel's view of the data: row_start (U,), csr and csc tuples (see :func:`_unit_loss`).
+    """The kernel's view of the data: row_start (U,), csr and csc tuples (see
+    :func:`double_descent.engine.kernels._unit_loss`).
 
     ``n_rows`` (U,): datapoints of each model, whose rows follow each other in ``sparse``.
     """

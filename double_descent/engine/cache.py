@@ -181,7 +181,7 @@ def _save_atomic(obj: object, path: Path) -> None:
 
 
 class _Cache:
-    """The cache files of one config in one directory (see the layout above)."""
+    """The cache files of one config in one directory (see the module docstring)."""
 
     def __init__(self, directory: Path, config: SweepConfig, snaps: tuple[int, ...] | None) -> None:
         self.dir, self.config, self.snaps = directory, config, snaps

@@ -44,8 +44,6 @@ ENGINE_VERSION: str = "2"
 
 KERNELS: tuple[str, ...] = ("dense", "bound")
 """The numba backend's gradient kernels (see :attr:`SweepConfig.kernel`)."""
-
-
 BOUND_MIN_T: int = 400
 """Models with fewer datapoints use the dense pass: the bound's per-step set-up (sorting, a
 binary search per feature) costs about what it saves below T of a few hundred (measured with
@@ -71,8 +69,9 @@ class SweepConfig:
     kernel: str = "dense"
     """The numba backend's gradient kernel: "dense" (every (datapoint, feature) pair; the stored
     results were made with it) or "bound" (d_hidden = 2: pairs whose output ReLU the bound
-    ``||h|| ||W_f|| < |b_f|`` decides are summed through moments, see :func:`_dense_pass_bound`;
-    the same training up to float32 rounding, several times faster). The torch backend ignores it.
+    ``||h|| ||W_f|| < |b_f|`` decides are summed through moments, see
+    :mod:`double_descent.engine.bound`; the same training up to float32 rounding, several times
+    faster). The torch backend ignores it.
     """
 
     def __post_init__(self) -> None:
