@@ -5,9 +5,11 @@ one process (10 instances, n = 1000 features, d_hidden = 2) at several dataset s
 whole paper sweep, then measures the JIT compile time and the peak memory of a full-sweep run in
 fresh subprocesses.
 
-``python benchmarks/bench_engine.py --checkpoints`` instead measures what a checkpoint costs as a
-run goes on, against the format before segments (the whole loss history in every checkpoint),
-both written at the same steps of one run in this process.
+``python benchmarks/bench_engine.py --checkpoints`` instead measures what a checkpoint costs over
+a course-sweep run (17 sizes x 10 instances, ``--steps`` 50,000, a checkpoint every ``--every``
+5,000 steps, the loss recorded every 100): each checkpoint rewrites one file with every record so
+far, so it is timed with the records such a run holds there (random weights, no training), with
+no snapshots (the notebook's sweep) and with 20 log-spaced ones (the learning run's).
 
 ``python benchmarks/bench_engine.py --kernels`` instead compares the numba backend's two gradient
 kernels (``SweepConfig.kernel``: "dense", the stored results', and "bound", the ReLU-bound one)
@@ -34,8 +36,8 @@ same for course sizes (course config, 10 instances); ``--threads 1`` times one t
 suffers less from a shared machine's descheduling than two.
 
 ``python benchmarks/bench_engine.py --cpu-targets`` instead times the whole sweep's numba kernel
-compiled for the pinned CPU (``sweep_engine.NUMBA_CPU``, x86-64-v3) against the host's own CPU
-name and features. The compile target is fixed per process, so each is timed in fresh
+compiled for the pinned CPU (``double_descent.engine.cpu.NUMBA_CPU``, x86-64-v3) against the
+host's own CPU name and features. The compile target is fixed per process, so each is timed in fresh
 subprocesses, alternating, and the ratio is taken between neighbouring runs.
 """
 
@@ -61,18 +63,20 @@ sys.path.insert(0, str(ROOT))
 from bench_fma_peak import cpu_name  # noqa: E402
 
 import sweep_engine as se  # noqa: E402
+from double_descent.engine.backends import _Backend, _NumbaBackend, _TorchBackend  # noqa: E402
+from double_descent.engine.cache import _Cache  # noqa: E402
 
 SIZES = (3, 100, 1000, 3000)
 FULL_STEPS = 50_000
 
 
-def engine(config: se.SweepConfig, backend: str) -> se._Backend:
+def engine(config: se.SweepConfig, backend: str) -> _Backend:
     """A fresh engine (step 0) of the given backend for ``config``."""
     sparse, W, b = se.build_problem(config)
     state = se.TrainState.fresh(W, b)
     if backend == "numba":
-        return se._NumbaBackend(config, sparse, state)
-    return se._TorchBackend(config, sparse, state, torch.device("cpu"))
+        return _NumbaBackend(config, sparse, state)
+    return _TorchBackend(config, sparse, state, torch.device("cpu"))
 
 
 def ms_per_step(config: se.SweepConfig, backend: str, min_seconds: float) -> float:
@@ -122,64 +126,40 @@ def peak_rss_gib(steps: int) -> float:
 
 
 def checkpoint_costs(
-    steps: int, every: int
-) -> tuple[list[tuple[float, int]], list[tuple[float, int]]]:
-    """(seconds, bytes written) of each checkpoint of a paper-sweep run of ``steps`` steps that
-    records the loss and checkpoints every ``every`` steps: (this engine's, the old format's)."""
-    new: list[tuple[float, int]] = []
-    old: list[tuple[float, int]] = []
-    save = se._Cache.save_checkpoint
-
-    def timed(cache: se._Cache, snapshot: se.TrainState, state: se.TrainState, name: str) -> bool:
-        segment = cache.last_segment
-        start = time.perf_counter()
-        ok = save(cache, snapshot, state, name)
-        seconds = time.perf_counter() - start
-        written = cache.partial_path.stat().st_size
-        if cache.last_segment != segment:
-            written += (cache.dir / cache.last_segment).stat().st_size
-        new.append((seconds, written))
-        full = dataclasses.replace(
-            snapshot, history=list(state.history), history_steps=list(state.history_steps)
-        )
-        start = time.perf_counter()
-        se._save_atomic(dataclasses.asdict(full) | {"backend": name}, cache.dir / "old.pt")
-        old.append((time.perf_counter() - start, (cache.dir / "old.pt").stat().st_size))
-        return ok
-
-    config = se.SweepConfig(steps=steps, warmup_steps=10)
-    se._Cache.save_checkpoint = timed
-    try:
-        with tempfile.TemporaryDirectory() as cache_dir:
-            se.run_sweep(
-                config, backend="numba", cache_dir=cache_dir, progress=False,
-                record_every=every, checkpoint_every=every,
-            )  # fmt: skip
-    finally:
-        se._Cache.save_checkpoint = save
-    return new, old
+    steps: int, every: int, snapshot_steps: list[int], record_every: int = 100
+) -> list[tuple[float, int]]:
+    """(seconds, bytes) of each checkpoint of a course-sweep run of ``steps`` steps that
+    checkpoints every ``every`` steps, with the records and snapshots it holds at each."""
+    config = se.SweepConfig(steps=steps, warmup_steps=min(2500, steps // 2))
+    S, inst = len(config.sizes), config.n_instances
+    _, W, b = se.build_problem(config)
+    weights = (torch.stack(W), torch.stack(b))
+    costs = []
+    with tempfile.TemporaryDirectory() as cache_dir:
+        cache = _Cache(Path(cache_dir), config, tuple(snapshot_steps) or None)
+        for step in range(every, steps, every):
+            state = se.TrainState.fresh(W, b)
+            state.step, state.history_steps = step, list(range(0, step, record_every))
+            state.history = [torch.rand(S, inst) for _ in state.history_steps]
+            state.snapshot_steps = [s for s in snapshot_steps if s < step]
+            state.snapshots = [weights for _ in state.snapshot_steps]
+            start = time.perf_counter()
+            assert cache.save_checkpoint(state, state, "numba")
+            costs.append((time.perf_counter() - start, cache.partial_path.stat().st_size))
+    return costs
 
 
 def report_checkpoints(steps: int, every: int) -> None:
-    """Print checkpoint cost (time, bytes) early and late in a run, new format against old."""
-    new, old = checkpoint_costs(steps, every)
-    tenth = max(1, len(new) // 10)
-    mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
-    print(f"{len(new)} checkpoints (every {every} of {steps} steps, the paper's 17 sizes)")
-    print(
-        f"{'':>4} {'first 10% ms':>13} {'last 10% ms':>12} {'first 10% MB':>13}"
-        f" {'last 10% MB':>12} {'MB last/first':>14} {'total s':>8}"
-    )
-    for name, costs in (("new", new), ("old", old)):
-        seconds, size = [c[0] * 1e3 for c in costs], [c[1] / 1e6 for c in costs]
-        first_mb, last_mb = mean(size[:tenth]), mean(size[-tenth:])
+    """Print the largest and total checkpoint cost (time, bytes) of a course-sweep run."""
+    print(f"checkpoints every {every} of {steps} steps, the course's 17 sizes x 10 instances")
+    print(f"{'':>14} {'count':>6} {'max ms':>8} {'total s':>8} {'last MB':>8} {'total MB':>9}")
+    for name, snaps in (("no snapshots", []), ("20 snapshots", se.log_spaced_steps(steps))):
+        costs = checkpoint_costs(steps, every, snaps)
+        seconds, size = [c[0] for c in costs], [c[1] / 1e6 for c in costs]
         print(
-            f"{name:>4} {mean(seconds[:tenth]):>13.1f} {mean(seconds[-tenth:]):>12.1f}"
-            f" {first_mb:>13.3f} {last_mb:>12.3f} {last_mb / first_mb:>14.3f}"
-            f" {sum(seconds) / 1e3:>8.2f}"
+            f"{name:>14} {len(costs):>6} {max(seconds) * 1e3:>8.1f} {sum(seconds):>8.2f}"
+            f" {size[-1]:>8.2f} {sum(size):>9.2f}"
         )
-    total = sum(c[0] for c in old) / sum(c[0] for c in new)
-    print(f"total checkpoint time, old / new: {total:.1f}x (same run, same steps)")
 
 
 def sweep_ms_per_step(cpu: str | None, seconds: float) -> float:
@@ -220,9 +200,9 @@ def report_cpu_targets(seconds: float, repeats: int = 3) -> None:
 
 def engine_at(
     config: se.SweepConfig, W: list[torch.Tensor], b: list[torch.Tensor], sparse: se.SparseData
-) -> se._NumbaBackend:
+) -> _NumbaBackend:
     """A numba engine for ``config`` (and its kernel) with the given weights, zero moments."""
-    return se._NumbaBackend(config, sparse, se.TrainState.fresh(W, b))
+    return _NumbaBackend(config, sparse, se.TrainState.fresh(W, b))
 
 
 def kernel_ms_per_step(
@@ -313,7 +293,7 @@ def report_short_runs(
         config = replace(base, sizes=(T,), kernel="bound")
         start = time.perf_counter()
         sparse, W0, b0 = se.build_problem(config)
-        eng = se._NumbaBackend(config, sparse, se.TrainState.fresh(W0, b0))
+        eng = _NumbaBackend(config, sparse, se.TrainState.fresh(W0, b0))
         lrs = np.array([config.lr * se.lr_multiplier(s, config.steps, config.warmup_steps)
                         for s in range(steps)])  # fmt: skip
         eng.advance(0, steps, lrs)
@@ -400,8 +380,10 @@ def main() -> None:
     parser.add_argument(
         "--checkpoints", action="store_true", help="only measure the checkpoint cost"
     )
-    parser.add_argument("--steps", type=int, default=3000, help="steps of the --checkpoints run")
-    parser.add_argument("--every", type=int, default=10, help="record and checkpoint interval")
+    parser.add_argument(
+        "--steps", type=int, default=FULL_STEPS, help="steps of the --checkpoints run"
+    )
+    parser.add_argument("--every", type=int, default=5000, help="checkpoint interval")
     parser.add_argument(
         "--cpu-targets", action="store_true", help="only compare the pinned and host CPU targets"
     )

@@ -1,9 +1,10 @@
 """Microbenchmark: the float32 FMA peak of one core, for the engine's pinned CPU level.
 
-Run from the repository root: ``python benchmarks/bench_fma_peak.py``. Importing
-``sweep_engine`` first pins numba to the same CPU level as the engine's kernel (x86-64-v3 on any
-AVX2 machine: 256-bit vectors), so the number printed is the roofline that kernel can reach: many
-independent chains of fused multiply-adds on data that stays in L1, one thread. For comparison it
+Run from the repository root: ``python benchmarks/bench_fma_peak.py``. It first pins numba to
+the same CPU level as the engine's kernel (``pin_numba_cpu``: x86-64-v3 on any AVX2 machine,
+256-bit vectors), before it creates any numba function, so the number printed is the roofline
+that kernel can reach: many independent chains of fused multiply-adds on data that stays in L1,
+one thread. For comparison it
 also prints a one-thread float32 matmul of PyTorch (which may use wider vectors than the pin).
 Reports the best of several repeats (the machine may be shared).
 
@@ -26,9 +27,12 @@ from jaxtyping import Float
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from numba import njit  # noqa: E402
+from double_descent.engine import cpu  # noqa: E402
 
-import sweep_engine as se  # noqa: E402  (pins numba's CPU, imported before or after numba)
+cpu.pin_numba_cpu()  # before the first @njit below: numba fixes its CPU then
+kernels, bound = cpu.numba_module("kernels"), cpu.numba_module("bound")
+
+from numba import njit  # noqa: E402
 
 CHAINS = 8
 """Independent dependency chains per vector lane group: 2 FMA ports x 4 cycles latency."""
@@ -96,7 +100,7 @@ def matmul_gflops(size: int = 1024, repeats: int = 5) -> float:
 def _dense_passes(W, b, h, dh, gW, gb, reps):  # pragma: no cover - numba
     """``reps`` dense passes of the engine's m = 2 kernel (its loop, called from compiled code)."""
     for _ in range(reps):
-        se._dense_pass_m2(W, b, h, dh, gW, gb, np.float32(0.001))
+        kernels._dense_pass_m2(W, b, h, dh, gW, gb, np.float32(0.001))
 
 
 @njit(cache=True)
@@ -105,7 +109,7 @@ def _exact_passes(W, b, h, dh, gW, gb, reps):  # pragma: no cover - numba
     features = np.arange(W.shape[1])
     K = np.zeros(W.shape[1], np.int64)
     for _ in range(reps):
-        se._exact_pairs_pass(W, b, features, K, h, dh, gW, gb)
+        bound._exact_pairs_pass(W, b, features, K, h, dh, gW, gb)
 
 
 def pass_gflops(T: int, n: int = 1000, repeats: int = 7) -> dict[str, float]:
@@ -145,7 +149,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7, help="timed runs (the best is kept)")
     args = parser.parse_args()
     runs = [fma_gflops() for _ in range(args.repeats)]
-    print(f"CPU: {cpu_name()}; numba compiled for {se.NUMBA_CPU}")
+    print(f"CPU: {cpu_name()}; numba compiled for {cpu.NUMBA_CPU}")
     print(
         f"FMA peak, 1 thread ({CHAINS} chains, 256-bit under the pin): best {max(runs):.1f} "
         f"GFLOP/s, median {sorted(runs)[len(runs) // 2]:.1f}"

@@ -1,8 +1,9 @@
 """Fault injection for the sweep cache: nothing finished is lost, every message names the file.
 
 Faults: a cache directory that cannot be written, a full disk, truncated / empty / garbage
-files, files from another config (cache, checkpoint, segment), configs with numpy scalars, a run
-that diverges, and runs killed or sharing a cache. Each run is tiny (a second or less).
+files, files from another config (cache, checkpoint), checkpoints whose records do not fit or of
+an older format, configs with numpy scalars, a run that diverges, and runs killed or sharing a
+cache. Each run is tiny (a second or less).
 """
 
 import dataclasses
@@ -21,6 +22,7 @@ import pytest
 import torch
 
 import sweep_engine as se
+from double_descent.engine import train
 from tests.test_sweep_engine import assert_results_equal
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,13 +62,13 @@ class Interrupted(Exception):
 
 
 def interrupted_run(directory: Path, monkeypatch: pytest.MonkeyPatch, config=TINY) -> None:
-    """Leave a checkpoint at step 90 (and its segments) in ``directory``."""
+    """Leave a checkpoint at step 90 in ``directory``."""
 
     def interrupt(step: int) -> None:
         if step == 90:
             raise Interrupted
 
-    monkeypatch.setattr(se, "_after_checkpoint", interrupt)
+    monkeypatch.setattr(train, "_after_checkpoint", interrupt)
     with pytest.raises(Interrupted):
         run(config, directory)
     monkeypatch.undo()
@@ -214,20 +216,63 @@ def test_damaged_cache_file_is_set_aside_and_rebuilt(
 
 
 @pytest.mark.parametrize("kind", list(DAMAGE))
-@pytest.mark.parametrize("which", ["checkpoint", "segment"])
 def test_damaged_checkpoint_is_set_aside_and_training_restarts(
-    tmp_path, monkeypatch, reference, kind: str, which: str
+    tmp_path, monkeypatch, reference, kind: str
 ) -> None:
     interrupted_run(tmp_path, monkeypatch)
-    segments = sorted(tmp_path.glob("*.seg-*.pt"))
-    assert len(segments) == 3  # records of steps 0-29, 30-59, 60-89
-    path = partial_path(tmp_path) if which == "checkpoint" else segments[1]
-    damage(path, kind)
+    damage(partial_path(tmp_path), kind)
     with pytest.warns(UserWarning) as caught:
         result = run(TINY, tmp_path)
     assert_results_equal(result, reference)
-    assert_set_aside(path, [str(w.message) for w in caught])
-    assert not list(tmp_path.glob("*.seg-*.pt")) and not partial_path(tmp_path).exists()
+    assert_set_aside(partial_path(tmp_path), [str(w.message) for w in caught])
+    assert not partial_path(tmp_path).exists()
+
+
+BAD_RECORDS = {
+    "history of the wrong shape": ("history", lambda x: x[:, :1], "history has the wrong shapes"),
+    "a record after the checkpoint": (
+        "history_steps",
+        lambda x: x + 90,
+        "history_steps out of range",
+    ),
+    "a snapshot after the checkpoint": (
+        "snapshot_steps",
+        lambda x: x + 60,
+        "snapshot_steps out of range",
+    ),
+}
+"""The checkpoint's records (the loss history and snapshots it carries) damaged but readable:
+(entry, how, the reason in the warning)."""
+
+
+@pytest.mark.parametrize("fault", list(BAD_RECORDS))
+def test_checkpoint_whose_records_do_not_fit_is_set_aside(
+    tmp_path, monkeypatch, reference, fault: str
+) -> None:
+    interrupted_run(tmp_path, monkeypatch)
+    name, change, reason = BAD_RECORDS[fault]
+    saved = torch.load(partial_path(tmp_path), weights_only=True)
+    saved[name] = change(saved[name])
+    torch.save(saved, partial_path(tmp_path))
+    with pytest.warns(UserWarning, match=reason) as caught:
+        result = run(TINY, tmp_path)
+    assert_results_equal(result, reference)
+    assert_set_aside(partial_path(tmp_path), [str(w.message) for w in caught])
+
+
+def test_segmented_checkpoint_of_the_older_engine_is_set_aside(
+    tmp_path, monkeypatch, reference
+) -> None:
+    """The format that kept the records in a chain of segment files: not read, set aside."""
+    interrupted_run(tmp_path, monkeypatch)
+    saved = torch.load(partial_path(tmp_path), weights_only=True)
+    for name in ("history", "history_steps", "W_snapshots", "b_snapshots", "snapshot_steps"):
+        del saved[name]
+    torch.save(saved | {"last_segment": f"{TINY.key()}.seg-0123abcd-90.pt"}, partial_path(tmp_path))
+    with pytest.warns(UserWarning, match="older, segmented format") as caught:
+        result = run(TINY, tmp_path)
+    assert_results_equal(result, reference)
+    assert_set_aside(partial_path(tmp_path), [str(w.message) for w in caught])
 
 
 def test_checkpoint_resumes_bitwise_with_fewer_records(tmp_path, monkeypatch, capsys) -> None:
@@ -365,10 +410,11 @@ SCRIPT = textwrap.dedent(
     """
     import sys, time
     import sweep_engine as se
+    from double_descent.engine import train
     config = se.SweepConfig(sizes=(3, 20, 60), n_instances=2, n_features=30, steps=3000,
                             warmup_steps=10)
     if sys.argv[2] == "slow":
-        se._after_checkpoint = lambda step: time.sleep(0.05)
+        train._after_checkpoint = lambda step: time.sleep(0.05)
     se.run_sweep(config, backend="numba", cache_dir=sys.argv[1], progress=False,
                  checkpoint_every=50, snapshot_steps=[0, 1000, 3000])
     """
@@ -406,7 +452,7 @@ def test_killed_run_resumes_bitwise(tmp_path, proc_reference, sig: signal.Signal
         PROC, backend="numba", cache_dir=tmp_path, progress=False, snapshot_steps=[0, 1000, 3000]
     )
     assert_results_equal(resumed, proc_reference)
-    assert not [n for n in names(tmp_path) if ".tmp" in n or "partial" in n or ".seg-" in n]
+    assert not [n for n in names(tmp_path) if ".tmp" in n or "partial" in n]
 
 
 def test_two_runs_sharing_a_cache(tmp_path, proc_reference) -> None:

@@ -16,6 +16,7 @@ from jaxtyping import Float
 from torch import Tensor
 
 import sweep_engine as se
+from double_descent.engine import train
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = se.SweepConfig(
@@ -200,7 +201,7 @@ def test_resume_is_bitwise_equal(tmp_path, monkeypatch, backend: str) -> None:
         if step == 100:
             raise Interrupted
 
-    monkeypatch.setattr(se, "_after_checkpoint", interrupt)
+    monkeypatch.setattr(train, "_after_checkpoint", interrupt)
     kwargs = dict(backend=backend, cache_dir=tmp_path, progress=False, record_every=30, **snaps)
     with pytest.raises(Interrupted):
         se.run_sweep(config, checkpoint_every=50, **kwargs)
@@ -368,7 +369,7 @@ def test_snapshots_are_the_weights_at_those_steps(tmp_path, monkeypatch, backend
         saved = torch.load(tmp_path / f"{SNAP.key()}.partial.pt", weights_only=True)
         at_checkpoint[step] = (saved["W"], saved["b"])
 
-    monkeypatch.setattr(se, "_after_checkpoint", keep)
+    monkeypatch.setattr(train, "_after_checkpoint", keep)
     result = se.run_sweep(
         SNAP, backend=backend, cache_dir=tmp_path, progress=False, checkpoint_every=50,
         snapshot_steps=SNAP_STEPS,
@@ -484,6 +485,7 @@ def test_numba_kernel_is_compiled_for_the_pinned_cpu() -> None:
         pytest.skip(NOT_PINNED)
     from numba.core.registry import cpu_target
 
+    se.fused_loss_and_grads(torch.ones(1, 2, 3), torch.zeros(1, 3), torch.ones(2, 1, 3))
     _, cpu, features = cpu_target.target_context.codegen().magic_tuple()
     assert (cpu, features) == ("x86-64-v3", "")
 
@@ -504,22 +506,69 @@ def test_numba_weights_are_bitwise_those_of_the_stored_outputs() -> None:
     )
 
 
+def numba_target(code: str, **env: str) -> str:
+    """Run ``code`` in a fresh process (no NUMBA_CPU_* of ours, plus ``env``), then print the CPU
+    and features that numba's compiler was set up for, as "cpu|features"."""
+    probe = (
+        "; from numba.core.registry import cpu_target; "
+        "print(*cpu_target.target_context.codegen().magic_tuple()[1:], sep='|')"
+    )
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_CPU")}
+    out = subprocess.run(
+        [sys.executable, "-c", code + probe],
+        env=clean | env | {"PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.strip().splitlines()[-1]
+
+
+FIRST_KERNEL = (
+    "import torch; "
+    "sweep_engine.fused_loss_and_grads(torch.ones(1, 2, 3), torch.zeros(1, 3), torch.ones(2, 1, 3))"
+)
+"""The engine's first use of its numba kernels (which pins numba's CPU)."""
+
+
 @pytest.mark.parametrize("imports", ["numba, sweep_engine", "sweep_engine, numba"])
 def test_pin_holds_whichever_is_imported_first(imports: str) -> None:
-    """In a fresh process: sweep_engine sets the environment before numba reads it, or, when
-    numba came first, its config."""
+    """In a fresh process: importing changes neither numba's config nor the environment; the
+    engine's first kernel pins numba before its compiler is set up (the features are those the
+    target machine was created with, so a pin that came too late would show the host's)."""
+    if not PINNED:
+        pytest.skip(NOT_PINNED)
+    untouched = (
+        "import os; assert numba.config.CPU_NAME is None and 'NUMBA_CPU_NAME' not in os.environ; "
+    )
+    assert numba_target(f"import {imports}; {untouched}{FIRST_KERNEL}") == "x86-64-v3|"
+
+
+def test_the_users_numba_cpu_name_wins() -> None:
+    if not PINNED:
+        pytest.skip(NOT_PINNED)
+    code = f"import sweep_engine; {FIRST_KERNEL}"
+    assert numba_target(code, NUMBA_CPU_NAME="x86-64", NUMBA_CPU_FEATURES="") == "x86-64|"
+
+
+def test_a_pin_that_comes_too_late_warns_and_leaves_numba_truthful() -> None:
+    """numba set up for the host before the engine's first kernel: the kernels are compiled for
+    the host, numba's cache index says so (not x86-64-v3), and the user is told."""
     if not PINNED:
         pytest.skip(NOT_PINNED)
     code = (
-        f"import {imports}; from numba.core.registry import cpu_target; "
-        "print(*cpu_target.target_context.codegen().magic_tuple()[1:], sep='|')"
+        "import warnings, numba, sweep_engine\n"
+        "numba.njit(lambda: 0)\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        f"    {FIRST_KERNEL}\n"
+        "assert any('before the sweep engine' in str(w.message) for w in caught), caught\n"
+        "assert numba.config.CPU_NAME is None"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_CPU")}
-    env["PYTHONPATH"] = str(ROOT)
-    out = subprocess.run(
-        [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True
-    )
-    assert out.stdout.strip() == "x86-64-v3|", out.stdout + out.stderr
+    import llvmlite.binding as llvm
+
+    assert numba_target(code).split("|")[0] == llvm.get_host_cpu_name() != "x86-64-v3"
 
 
 @pytest.mark.skipif(
@@ -618,7 +667,7 @@ def test_bound_kernel_is_independent_of_thread_count_and_resumes_bitwise(
         if step == 100:
             raise Interrupted
 
-    monkeypatch.setattr(se, "_after_checkpoint", interrupt)
+    monkeypatch.setattr(train, "_after_checkpoint", interrupt)
     with pytest.raises(Interrupted):
         se.run_sweep(config, cache_dir=tmp_path, checkpoint_every=50, **kwargs)
     monkeypatch.undo()
