@@ -42,7 +42,7 @@
 # | 7 | pick the best instance, project the data, a first sweep with your model | 25 |
 # | 8 | the engine, checked against your model; the full sweep (it trains while you read) | 30 |
 # | 9 | test loss (exercise), double descent, mean against median | 30 |
-# | 10–10E | ablations (predict, run one yourself, read the stored ones); why the peak is so high | 45 |
+# | 10–10F | ablations (predict, run one yourself, read the stored ones); why the peak is so high; the authors' follow-up | 55 |
 # | 11–12 | explore the sweep, summary | 15 |
 # | 13 | challenge: optional, unguided | 30+ |
 #
@@ -157,6 +157,15 @@ print("Setup complete: the course helpers are imported.")
 # - **many datapoints (large $T$)**: store the *features*. A handful of features (about 5, a
 #   pentagon) get their own directions, the rest are dropped; test loss ≈ train loss < 1;
 # - **in between**: both geometries collapse, and the test loss peaks. This is the double descent.
+#
+# **What the authors found later.** Six months on, the same authors revised the middle regime
+# ("Circuits Updates – July 2023", section "Finite Data Intermediate Regime", by Jermyn, Olah and
+# Henighan). Training each size at several learning rates, they found that it is an optimisation
+# failure: the memorising solution has the lowest train loss up to about 500k samples at the
+# paper's scale, then the lowest-train-loss solution switches abruptly (a first-order transition)
+# to the generalising one. Between about 1k and 500k samples the memorising solution stores
+# *clusters* of correlated points rather than single points. Section 10F runs that test at the
+# course's scale.
 #
 # We train many *instances* side by side: every tensor has a leading `inst` dimension, and each
 # instance gets its own dataset (so the instances are also independent repeats of the experiment).
@@ -1458,6 +1467,75 @@ analysis.learning_figure(learning_run)
 # forms one: its test loss is still about 1 at 2,500 steps, then climbs until the last step, while
 # its largest feature vectors keep growing (the middle column). This is the training-length
 # measurement of section 10A seen from inside one run.
+
+# %% [markdown]
+# ## 10F. Did the optimiser fail? The authors' follow-up
+#
+# Section 1 quoted the authors' follow-up: the middle regime is an optimisation failure, and the
+# solution with the lowest train loss keeps memorising to far larger $T$. We can test that claim
+# at our scale: train every size at several peak learning rates, keep the model with the lowest
+# *train* loss (the paper's own rule for choosing among seeds, now also across rates), and ask
+# what kind of solution it is, and how it does on the test set.
+#
+# `scripts/run_experiments.py --only learning_rate_sweep --only learning_rate_large` trained the
+# main sweep's 17 sizes at 5 peak rates, from the course's 1e-3 up to 1e-1, with 5 instances
+# each, and $T$ = 10,000 and 30,000 ($T \cdot p$ = 100 and 300) with 2 instances; everything else
+# is the main sweep's setting.
+#
+# Each model gets one of three names, from its geometry alone (`analysis.solution_kind`):
+# - **generalising**: at least 3 features with dimensionality ≥ 0.15 (the pentagon, as in 10B);
+# - **memorising points**: otherwise, if its hidden datapoints point in distinct directions. Sort
+#   their directions round the circle and count the gaps between neighbours that are at least a
+#   quarter of the even spacing $2\pi/T$, as a share of $T$. A regular $T$-gon scores 1, and $T$
+#   random directions about $e^{-1/4} \approx 0.78$;
+# - **memorising clusters**: a share below 0.5: groups of datapoints share one direction.
+#
+# <details><summary>🔮 Predict, then run: at the best of 5 learning rates, does the middle regime
+# survive? Up to which T does the lowest-train-loss model memorise, and is its test loss at
+# T = 300 still far above 1?</summary>
+#
+# Think about what a larger step can do for a memorising model that the course's rate left
+# unfinished, and what memorising more of the training set does to the test-loss tail.
+# </details>
+
+# %%
+lr_results = [
+    analysis.load_results(f"results/{name}.json")
+    for name in ("learning_rate_sweep", "learning_rate_large")
+]
+lr_curves = analysis.rate_curves(*lr_results)
+lr_winners = analysis.lowest_train_loss(*lr_results)
+course_rate = lr_curves[1e-3]
+print("lowest train loss over instances, per peak learning rate; then the lowest of all")
+print(f"{'T':>6}" + "".join(f"{f'lr {lr:g}':>9}" for lr in lr_curves) + "   lowest: rate, kind")
+for i, w in enumerate(lr_winners):
+    losses = "".join(f"{curve['train_loss'][i]:>9.4f}" for curve in lr_curves.values())
+    print(f"{w['size']:>6}{losses}   {w['lr']:g}, {w['kind']}")
+print("\ntest loss: lowest-train-loss model | course rate's mean | distinct directions")
+for i, w in enumerate(lr_winners):
+    print(
+        f"{w['size']:>6} {w['test_loss']:>12.3f} {course_rate['mean_test_loss'][i]:>12.3f} "
+        f"{w['direction_share']:>8.2f}"
+    )
+for kind, first, last in analysis.kind_spans(lr_winners):
+    print(f"{kind}: T = {first}" + (f" to {last}" if last != first else ""))
+
+# %% tags=["nbval-ignore-output"]
+analysis.learning_rate_figure(*lr_results)
+
+# %% [markdown]
+# ![learning rate]({{IMAGES_URL}}/learning_rate.png)
+
+# %% tags=["nbval-ignore-output"]
+analysis.winners_geometry_figure(
+    lr_results[0]["winners"] + lr_results[1]["winners"], (10, 300, 3000, 30000)
+)
+
+# %% [markdown]
+# ![learning-rate geometry]({{IMAGES_URL}}/learning_rate_geometry.png)
+
+# %% [markdown] tags=["lr-prose"]
+# LR_PROSE
 
 # %% [markdown]
 # ## 11. Explore

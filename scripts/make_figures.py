@@ -43,7 +43,12 @@ NEW_RESULTS = (
     "hidden_size",
     "paper_scale",
     "learning_dynamics",
+    "learning_rate_sweep",
+    "learning_rate_large",
 )
+LR_GEOMETRY_SIZES = (10, 300, 3000, 30000)
+"""Sizes of the lowest-train-loss geometry figure: memorising, the former peak, the largest
+main-sweep size and the largest size."""
 STRIP_FRAMES = (8, 12, 16, 19)
 """Snapshots in the learning-dynamics strip (of 20 log-spaced steps)."""
 SPIKE_SIZE = 10
@@ -154,12 +159,20 @@ def issue_rows(run: dict, new: dict[str, dict]) -> list[tuple[str, str, str]]:
             "the bump grows with training (paper)",
         ),
         (
+            "lowest train loss over 5 learning rates (1e-3 to 1e-1) and their instances",
+            learning_rate_row(new["learning_rate_sweep"], new["learning_rate_large"]),
+            "memorising has the lowest train loss up to ~500k samples at the paper's scale, "
+            "then a first-order switch to generalising (follow-up, July 2023)",
+        ),
+        (
             f"paper's scale (n = 10,000, p = 0.001, 3 instances, {paper_steps:,} steps)",
             f"largest mean test loss {paper['mean']:.2f} at T = {paper['size']} "
             f"(T·p = {paper['size'] * p:g}){rising}; train loss {paper_train:.2f} at the "
             f"smallest T (T·p = {paper_run['sizes'][0] * p:g}); top feature dims at the largest "
             f"T: {', '.join(f'{v:.2f}' for v in pentagon)}",
-            "peak at T ≈ 2000 (T·p ≈ 2), about 0.015 above 1, after 50,000 steps (paper)",
+            "peak at T ≈ 2000 (T·p ≈ 2), about 0.015 above 1, after 50,000 steps (paper); "
+            "middle-regime test losses up to ~5,000, generalising from T ≈ 20,000 (Jermyn's "
+            "replication in the paper's comments)",
         ),
     ]
 
@@ -180,6 +193,21 @@ def learning_row(results: dict) -> str:
         formed = f"from step {steps[strong.index(True)]:,}" if any(strong) else "never"
         parts.append(f"T = {size}: test loss {losses}; ≥ 3 strong features {formed}")
     return f"(steps {', '.join(f'{steps[f]:,}' for f in STRIP_FRAMES)}) " + "; ".join(parts)
+
+
+def learning_rate_row(*results: dict) -> str:
+    """The kinds of the lowest-train-loss models as spans of T, and their test loss at the
+    main sweep's peak size."""
+    winners = analysis.lowest_train_loss(*results)
+    spans = "; ".join(
+        f"{kind} at T = {first}" + (f"–{last}" if last != first else "")
+        for kind, first, last in analysis.kind_spans(winners)
+    )
+    peak = max(winners, key=lambda w: w["test_loss"])
+    return (
+        f"{spans}; largest test loss of a lowest-train-loss model {peak['test_loss']:.0f} at "
+        f"T = {peak['size']} (lr {peak['lr']:g})"
+    )
 
 
 def issue_figures(run: dict, new: dict[str, dict]) -> dict[str, go.Figure]:
@@ -207,6 +235,13 @@ def issue_figures(run: dict, new: dict[str, dict]) -> dict[str, go.Figure]:
         "hidden_size": analysis.hidden_size_figure(new["hidden_size"]),
         "learning_dynamics": analysis.learning_strip_figure(
             new["learning_dynamics"]["runs"][0], STRIP_FRAMES
+        ),
+        "learning_rate": analysis.learning_rate_figure(
+            new["learning_rate_sweep"], new["learning_rate_large"]
+        ),
+        "learning_rate_geometry": analysis.winners_geometry_figure(
+            new["learning_rate_sweep"]["winners"] + new["learning_rate_large"]["winners"],
+            LR_GEOMETRY_SIZES,
         ),
         "paper_scale": analysis.exposure_figure(
             {
@@ -275,6 +310,14 @@ def results_table(
     return "\n".join(lines) + "\n"
 
 
+SHAPES = {
+    "geometry": (1200, 500),
+    "learning_rate_geometry": (1200, 600),
+    "learning_rate": (950, 750),
+}
+"""PNG width and height per figure, where not 900 × 450."""
+
+
 def write_pngs(figures: dict[str, go.Figure]) -> bool:
     """Render every figure to images/<name>.png; without a browser for kaleido, print one line
     saying so and how to get one, leave images/ as it was and return False."""
@@ -285,7 +328,7 @@ def write_pngs(figures: dict[str, go.Figure]) -> bool:
         )
         return False
     for name, figure in figures.items():
-        width, height = (1200, 500) if name == "geometry" else (900, 450)
+        width, height = SHAPES.get(name, (900, 450))
         figure.write_image(IMAGES / f"{name}.png", width=width, height=height, scale=1)
         print(f"wrote images/{name}.png")
     return True

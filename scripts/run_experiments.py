@@ -11,6 +11,9 @@
 - `paper_scale`: the paper's n = 10,000, p = 0.001, 50k steps, T · p = 0.03 to 10 (about 40 minutes
   on 2 cores);
 - `learning_dynamics`: 3 sizes with 20 log-spaced weight snapshots of the best instance;
+- `learning_rate_sweep`, `learning_rate_large`: the main sweep at 5 peak rates (1e-3 to 1e-1),
+  5 instances, and at T = 10,000 and 30,000 with 2 instances; every model's solution kind, and
+  the geometry of the lowest-train-loss model per size (the authors' follow-up, July 2023);
 - `published_recipe`: the replication trained as its code trains (minibatches of min(T, 2048)
   drawn with replacement, 5 seeds on one shared training set), with two one-factor ablations
   (full batch; independent training sets): `scripts/published_recipe.py`, not the engine.
@@ -161,6 +164,34 @@ def hidden_size(base: SweepConfig) -> list[SweepConfig]:
     ]
 
 
+LEARNING_RATES = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
+"""Peak rates of the learning-rate sweeps: the course's 1e-3 up to 100× it. A 10k-step pilot at
+T = 10, 300 and 3000 trained worse at 1e-4 and 3e-4 than at 1e-3 at every size, and worse at
+1e-1 than at 3e-2."""
+LEARNING_RATE_INSTANCES = 5
+"""Instances per rate and size: 25 models per size over the 5 rates (the main sweep has 10)."""
+LARGE_SIZES = (10_000, 30_000)
+"""Sizes beyond the main sweep for the learning-rate sweep (T · p = 100 and 300)."""
+LARGE_INSTANCES = 2
+
+
+def learning_rate_sweep(base: SweepConfig) -> list[SweepConfig]:
+    """The main sweep at every rate of LEARNING_RATES (the bound kernel: same training up to
+    float32 rounding, faster at large T)."""
+    return [
+        dataclasses.replace(base, lr=lr, kernel="bound", n_instances=LEARNING_RATE_INSTANCES)
+        for lr in LEARNING_RATES
+    ]
+
+
+def learning_rate_large(base: SweepConfig) -> list[SweepConfig]:
+    """`learning_rate_sweep` at LARGE_SIZES with LARGE_INSTANCES instances."""
+    return [
+        dataclasses.replace(config, sizes=LARGE_SIZES, n_instances=LARGE_INSTANCES)
+        for config in learning_rate_sweep(base)
+    ]
+
+
 def learning_dynamics(base: SweepConfig) -> list[SweepConfig]:
     """The main sweep's settings at DYNAMICS_SIZES, 3 instances, with weight snapshots."""
     return [dataclasses.replace(base, sizes=DYNAMICS_SIZES, n_instances=3)]
@@ -175,6 +206,8 @@ EXPERIMENTS: dict[str, Callable[[SweepConfig], list[SweepConfig]]] = {
     "training_length": training_length,
     "hidden_size": hidden_size,
     "learning_dynamics": learning_dynamics,
+    "learning_rate_sweep": learning_rate_sweep,
+    "learning_rate_large": learning_rate_large,
 }
 TEST_POINTS_OF: dict[str, int] = {"published_replication": 5_000}
 """Test-set size where an experiment follows a setting with its own (default TEST_POINTS)."""
@@ -278,8 +311,71 @@ def measure_snapshots(
     }
 
 
-MEASURES: dict[str, Callable[..., dict]] = {"learning_dynamics": measure_snapshots}
+def solutions(result: SweepResult) -> dict:
+    """Every model's solution kind and hidden-direction share (`analysis.solution_kind`), per
+    size and instance."""
+    kinds, shares = [], []
+    for i in range(len(result.W)):
+        data = result.data(i)
+        hidden = [analysis.hidden_vectors(W, data[:, k]) for k, W in enumerate(result.W[i])]
+        kinds.append([analysis.solution_kind(W, h) for W, h in zip(result.W[i], hidden)])
+        shares.append(rounded([analysis.direction_share(h) for h in hidden], 4))
+    return {"kind": kinds, "direction_share": shares}
+
+
+def measure_solutions(
+    config: SweepConfig, cache_dir: Path | None, backend: str, test_points: int = TEST_POINTS
+) -> dict:
+    """`measure`, plus every model's solution kind (`solutions`)."""
+    result = run_sweep(config, cache_dir=cache_dir, backend=backend)
+    return measure(config, cache_dir, backend, test_points) | {"solutions": solutions(result)}
+
+
+MAX_HIDDEN_STORED = 3000
+"""Hidden datapoints stored per winner: the first 3,000 of larger training sets."""
+
+
+def keep_lowest_train_loss(
+    configs: list[SweepConfig], cache_dir: Path | None, backend: str, payload: dict
+) -> None:
+    """Add `winners` to `payload`: per size, the model with the lowest train loss over all runs
+    and instances, with its rate, kind, losses, features (d_hidden, feats) and hidden datapoints
+    (d_hidden, at most MAX_HIDDEN_STORED)."""
+    results = [run_sweep(c, cache_dir=cache_dir, backend=backend) for c in configs]
+    winners = []
+    for i, size in enumerate(configs[0].sizes):
+        r, k = min(
+            ((r, k) for r, result in enumerate(results) for k in range(configs[r].n_instances)),
+            key=lambda rk: results[rk[0]].train_loss[i, rk[1]].item(),
+        )
+        run, W = payload["runs"][r], results[r].W[i][k]
+        hidden = analysis.hidden_vectors(W, results[r].data(i)[:MAX_HIDDEN_STORED, k])
+        winners.append(
+            {
+                "size": size,
+                "lr": configs[r].lr,
+                "instance": k,
+                "train_loss": run["train_loss"][i][k],
+                "test_loss": run["test_loss"][i][k],
+                "kind": run["solutions"]["kind"][i][k],
+                "features": [rounded(row, 3) for row in W.tolist()],
+                "hidden": [rounded(row, 3) for row in hidden.tolist()],
+            }
+        )
+    payload["winners"] = winners
+
+
+MEASURES: dict[str, Callable[..., dict]] = {
+    "learning_dynamics": measure_snapshots,
+    "learning_rate_sweep": measure_solutions,
+    "learning_rate_large": measure_solutions,
+}
 """How an experiment measures its runs, where not with `measure`."""
+FINISHES: dict[str, Callable[[list[SweepConfig], Path | None, str, dict], None]] = {
+    "learning_rate_sweep": keep_lowest_train_loss,
+    "learning_rate_large": keep_lowest_train_loss,
+}
+"""What an experiment adds to its file from all its runs together, after measuring each."""
 
 
 def run_published_recipe(out_dir: Path, quick: bool, sizes: tuple[int, ...] | None = None) -> Path:
@@ -340,7 +436,9 @@ def run_experiment(
         "test_set": {"points": test_points, "seed": TEST_SEED},
         "runs": runs,
     }
-    indent = None if name in MEASURES else 1  # the snapshots' files: compact
+    if name in FINISHES:
+        FINISHES[name](configs, cache_dir, backend, payload)
+    indent = None if name in MEASURES else 1  # the files with geometry: compact
     path.write_text(json.dumps(payload, indent=indent) + "\n")
     return path
 

@@ -40,9 +40,37 @@ def check_details(results: dict) -> None:
             assert tail["mean"] == pytest.approx(mean.item(), rel=1e-3)
         geometry = run["best_instance"]
         assert [len(d) for d in geometry["data_dims"]] == run["sizes"]
-        assert geometry["index"] == run["train_loss"].argmin(1).tolist()
+        best = run["train_loss"].gather(1, torch.tensor(geometry["index"])[:, None])[:, 0]
+        assert best.tolist() == run["train_loss"].min(1).values.tolist()  # ties: rounded losses
         if "snapshots" in run:
             check_snapshots(run)
+        if "solutions" in run:
+            check_solutions(run)
+    if "winners" in results:
+        check_winners(results)
+
+
+def check_solutions(run: dict) -> None:
+    """A kind and a direction share for every (size, instance)."""
+    expected = [run["config"]["n_instances"]] * len(run["sizes"])
+    for key in ("kind", "direction_share"):
+        assert [len(row) for row in run["solutions"][key]] == expected
+    assert {k for row in run["solutions"]["kind"] for k in row} <= set(analysis.SOLUTION_KINDS)
+    assert all(0 <= share <= 1 for row in run["solutions"]["direction_share"] for share in row)
+
+
+def check_winners(results: dict) -> None:
+    """Per size, the stored winner has the lowest train loss of all runs and its geometry."""
+    runs = results["runs"]
+    for i, winner in enumerate(results["winners"]):
+        assert winner["size"] == runs[0]["sizes"][i]
+        assert winner["train_loss"] == min(run["train_loss"][i].min().item() for run in runs)
+        (run,) = [r for r in runs if r["config"]["lr"] == winner["lr"]]
+        assert run["train_loss"][i, winner["instance"]].item() == winner["train_loss"]
+        assert winner["kind"] == run["solutions"]["kind"][i][winner["instance"]]
+        assert len(winner["features"]) == 2 == len(winner["hidden"])
+        assert len(winner["features"][0]) == run["config"]["n_features"]
+        assert len(winner["hidden"][0]) == min(winner["size"], experiments.MAX_HIDDEN_STORED)
 
 
 def check_snapshots(run: dict) -> None:
@@ -60,6 +88,8 @@ def test_committed_results_come_from_the_current_definitions(name):
     results = analysis.load_results(ROOT / "results" / f"{name}.json")
     assert results["experiment"] == name and results["made_by"] == "scripts/run_experiments.py"
     check_shapes(results, experiments.EXPERIMENTS[name](experiments.base_config(quick=False)))
+    if name in experiments.FINISHES:
+        check_winners(results)
 
 
 @pytest.mark.parametrize("name", sorted(experiments.EXPERIMENTS))
@@ -80,6 +110,22 @@ def test_training_length_ends_with_the_main_sweep_and_scales_the_warmup():
     assert configs[-1] == SweepConfig()
     assert [c.steps for c in configs] == [3_000, 10_000, 25_000, 50_000]
     assert all(c.warmup_steps * 20 == c.steps for c in configs)
+
+
+def test_learning_rate_sweeps_change_only_the_rate_instances_and_kernel():
+    base = experiments.base_config(quick=False)
+    main = experiments.learning_rate_sweep(base)
+    large = experiments.learning_rate_large(base)
+    assert [c.lr for c in main] == [c.lr for c in large] == list(experiments.LEARNING_RATES)
+    assert max(experiments.LEARNING_RATES) / min(experiments.LEARNING_RATES) >= 100
+    for config in main:
+        assert config == dataclasses.replace(
+            base, lr=config.lr, kernel="bound", n_instances=experiments.LEARNING_RATE_INSTANCES
+        )
+    for config, short in zip(large, main, strict=True):
+        assert config == dataclasses.replace(
+            short, sizes=experiments.LARGE_SIZES, n_instances=experiments.LARGE_INSTANCES
+        )
 
 
 def test_published_replication_follows_its_schedule():

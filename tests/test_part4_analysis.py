@@ -433,3 +433,131 @@ def test_optimizer_steps_progress_ticks_once_per_step_of_any_loop_and_unhooks() 
         assert bar.n == 5
     optimizer.step()
     assert bar.n == 5, "the hook must be removed when the block ends"
+
+
+def random_directions(k: int, seed: int = 0) -> torch.Tensor:
+    angles = torch.rand(k, generator=torch.Generator().manual_seed(seed)) * 2 * math.pi
+    return torch.stack([angles.cos(), angles.sin()])
+
+
+def clusters(k: int, per_cluster: int, spread: float = 1e-4) -> torch.Tensor:
+    """k clusters of `per_cluster` points, each cluster within `spread` radians of one angle."""
+    centres = torch.arange(k).repeat_interleave(per_cluster) * 2 * math.pi / k
+    angles = centres + torch.linspace(0, spread, per_cluster).repeat(k)
+    return torch.stack([angles.cos(), angles.sin()])
+
+
+@pytest.mark.parametrize(
+    "hidden, low, high",
+    [
+        (polygon(7).T, 1.0, 1.0),
+        (polygon(300).T * torch.linspace(1, 2, 300), 1.0, 1.0),
+        (random_directions(3000), analysis.RANDOM_SHARE - 0.03, analysis.RANDOM_SHARE + 0.03),
+        (clusters(10, 30), 10 / 300, 10 / 300),
+        (torch.cat([polygon(10).T, torch.zeros(2, 10)], dim=1), 0.5, 0.5),
+        (torch.zeros(2, 5), 0.0, 0.0),
+    ],
+    ids=["gon", "gon-radii", "random", "clusters", "half-stored", "none-stored"],
+)
+def test_direction_share_targets(hidden, low, high):
+    assert low - 1e-9 <= analysis.direction_share(hidden) <= high + 1e-9
+
+
+def test_direction_share_rejects_other_hidden_sizes():
+    with pytest.raises(ValueError, match="hidden: expected 2 hidden dimensions"):
+        analysis.direction_share(torch.zeros(3, 5))
+
+
+@pytest.mark.parametrize(
+    "features, hidden, expected",
+    [
+        (torch.randn(100, 2) * 1e-3, polygon(6).T, "memorising points"),
+        (torch.randn(100, 2) * 1e-3, clusters(4, 10), "memorising clusters"),
+        (pentagon_features(), clusters(5, 10), "generalising"),
+    ],
+)
+def test_solution_kind(features, hidden, expected):
+    assert analysis.solution_kind(features.T, hidden) == expected
+
+
+def lr_results(losses: dict[float, list[list[float]]], kinds: dict[float, list[list[str]]]):
+    """A learning-rate results file: one run per rate with (size, inst) losses and kinds."""
+    runs = []
+    for lr, train in losses.items():
+        train = torch.tensor(train)
+        runs.append(
+            {
+                "config": {"lr": lr},
+                "sizes": [10, 100][: train.shape[0]],
+                "train_loss": train,
+                "test_loss": train + 1,
+                "solutions": {
+                    "kind": kinds[lr],
+                    "direction_share": [[0.9] * train.shape[1]] * train.shape[0],
+                },
+            }
+        )
+    return {"runs": runs}
+
+
+def test_lowest_train_loss_takes_the_minimum_over_rates_and_instances():
+    points, general = "memorising points", "generalising"
+    results = lr_results(
+        {1e-3: [[0.2, 0.1], [0.9, 0.8]], 1e-2: [[0.3, 0.05], [0.95, 0.85]]},
+        {1e-3: [[points] * 2, [points, general]], 1e-2: [[points, points], [points] * 2]},
+    )
+    winners = analysis.lowest_train_loss(results)
+    assert [(w["size"], w["lr"], w["instance"], w["kind"]) for w in winners] == [
+        (10, 1e-2, 1, points),
+        (100, 1e-3, 1, general),
+    ]
+    assert winners[1]["test_loss"] == pytest.approx(1.8)
+    assert analysis.kind_spans(winners) == [(points, 10, 10), (general, 100, 100)]
+    curves = analysis.rate_curves(results)
+    assert list(curves) == [1e-3, 1e-2]
+    assert curves[1e-2]["train_loss"] == pytest.approx([0.05, 0.85])
+    assert curves[1e-3]["mean_test_loss"] == pytest.approx([1.15, 1.85])
+
+
+def test_kind_spans_merge_consecutive_sizes_of_one_kind():
+    kinds = ["memorising points"] * 3 + ["generalising"] * 2 + ["memorising points"]
+    winners = [{"size": t, "kind": k} for t, k in zip((3, 5, 10, 30, 100, 300), kinds)]
+    assert analysis.kind_spans(winners) == [
+        ("memorising points", 3, 10),
+        ("generalising", 30, 100),
+        ("memorising points", 300, 300),
+    ]
+
+
+def test_learning_rate_figures():
+    points = "memorising points"
+    results = lr_results(
+        {1e-3: [[0.2, 0.1], [0.9, 0.8]], 1e-2: [[0.3, 0.05], [0.95, 0.85]]},
+        {lr: [[points] * 2] * 2 for lr in (1e-3, 1e-2)},
+    )
+    fig = analysis.learning_rate_figure(results)
+    names = [trace.name for trace in fig.data]
+    assert names == [
+        "lr 0.001",
+        "lr 0.01",
+        f"lowest train loss: {points}",
+        f"lowest train loss: {points}",
+        "course rate 0.001: mean test loss",
+    ]
+    winners = [
+        {
+            "size": T,
+            "lr": 1e-2,
+            "kind": points,
+            "features": torch.randn(2, 8).tolist(),
+            "hidden": polygon(T).T.tolist(),
+        }
+        for T in (3, 5)
+    ]
+    titles = [a.text for a in analysis.winners_geometry_figure(winners, (3, 5)).layout.annotations]
+    assert titles == [f"T = {T}, lr 0.01: {points}" for T in (3, 5)] + [
+        "data, T = 3",
+        "data, T = 5",
+    ]
+    with pytest.raises(ValueError, match=r"shown: sizes \[7\] have no stored winner"):
+        analysis.winners_geometry_figure(winners, (3, 7))

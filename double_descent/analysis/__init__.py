@@ -6,7 +6,8 @@ them in here; `scripts/make_figures.py` uses `dimensionality` below. Every figur
 
 Rooms: `geometry` (dimensionality, hidden datapoints, regimes), `figures` (curves over dataset
 size), `loss_anatomy` (the test loss point by point), `results` (the stored `results/*.json`),
-`replication` (the published replication beside ours), `dynamics` (training over time) and
+`replication` (the published replication beside ours), `learning_rate` (the lowest-train-loss
+solution over learning rates), `dynamics` (training over time) and
 `widget` (the sweep explorer).
 """
 
@@ -36,6 +37,19 @@ from .geometry import (
     hidden_vectors,
     regime_bands,
     summarise_dims,
+)
+from .learning_rate import (
+    CLUSTER_SHARE,
+    KIND_COLOURS,
+    RANDOM_SHARE,
+    SOLUTION_KINDS,
+    direction_share,
+    kind_spans,
+    learning_rate_figure,
+    lowest_train_loss,
+    rate_curves,
+    solution_kind,
+    winners_geometry_figure,
 )
 from .loss_anatomy import (
     HISTOGRAM_BIN,
@@ -68,14 +82,18 @@ from .widget import (
 )
 
 __all__ = [
+    "CLUSTER_SHARE",
     "GEOMETRY_SIZES",
     "HISTOGRAM_BIN",
+    "KIND_COLOURS",
     "MATCH_STANDARD_ERRORS",
     "PUBLISHED_REPLICATION",
+    "RANDOM_SHARE",
     "REGIME_COLOURS",
+    "SOLUTION_KINDS",
+    "TAIL_QUANTILES",
     "RegimeRule",
     "SweepExplorer",
-    "TAIL_QUANTILES",
     "ablation_figure",
     "ablation_peaks",
     "best_instance_geometry",
@@ -83,31 +101,38 @@ __all__ = [
     "describe_run",
     "dimensionality",
     "dimensionality_figure",
+    "direction_share",
     "exposure_figure",
     "feature_probability_figure",
     "geometry_figure",
     "hidden_size_figure",
     "hidden_vectors",
+    "kind_spans",
     "largest_feature",
     "learning_figure",
+    "learning_rate_figure",
     "learning_strip_figure",
     "load_results",
     "log_loss_bins",
     "loss_curve_figure",
     "loss_histogram_figure",
+    "lowest_train_loss",
     "optimizer_steps_progress",
     "peak_lines",
     "per_point_loss",
     "point_anatomy",
     "published_recipe_table",
+    "rate_curves",
     "recipe_comparison",
     "regime_bands",
     "replication_figure",
     "replication_rows",
     "run_peaks",
+    "solution_kind",
     "summarise_dims",
     "tail_figure",
     "tail_statistics",
     "training_length_figure",
     "weight_decay_figure",
+    "winners_geometry_figure",
 ]
