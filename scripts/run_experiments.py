@@ -381,12 +381,14 @@ FINISHES: dict[str, Callable[[list[SweepConfig], Path | None, str, dict], None]]
 def run_published_recipe(out_dir: Path, quick: bool, sizes: tuple[int, ...] | None = None) -> Path:
     """Train the replication's recipe and its ablations (`recipe.VARIANTS`), at `sizes` (a
     subset of the recipe's; default all), and write `out_dir/published_recipe.json` after each
-    variant. Not cached."""
+    variant. With `sizes`, the sizes already in that file are kept (`merge_recipe_runs`). Not
+    cached."""
     base = recipe.recipe_config(quick)
     if sizes is not None:
         base = dataclasses.replace(base, sizes=tuple(sizes))
     path = out_dir / "published_recipe.json"
     out_dir.mkdir(parents=True, exist_ok=True)
+    kept = json.loads(path.read_text())["runs"] if sizes is not None and path.exists() else []
     payload = {
         "experiment": "published_recipe",
         "made_by": "scripts/run_experiments.py" + (" --quick" if quick else ""),
@@ -395,10 +397,36 @@ def run_published_recipe(out_dir: Path, quick: bool, sizes: tuple[int, ...] | No
     }
     with _one_thread():
         for variant, config in recipe.variant_configs(base).items():
-            payload["runs"].append({"variant": variant} | recipe.run_recipe(config))
-            print(f"published_recipe {variant}: {payload['runs'][-1]['seconds']} s", flush=True)
+            run = {"variant": variant} | recipe.run_recipe(config)
+            print(f"published_recipe {variant}: {run['seconds']} s", flush=True)
+            old = [r for r in kept if r["variant"] == variant]
+            payload["runs"].append(merge_recipe_runs(old[0], run) if old else run)
             path.write_text(json.dumps(payload, indent=1) + "\n")
     return path
+
+
+RECIPE_SIZE_FIELDS = ("train_loss", "test_loss", "test_set_se", "seed_mean_test_set_se")
+"""The per-size entries of a published-recipe run."""
+
+
+def merge_recipe_runs(old: dict, new: dict) -> dict:
+    """One variant's run with the sizes of both, in increasing order (`new` wins a size both
+    have). Their configs must agree except in the sizes."""
+    if {**old["config"], "sizes": None} != {**new["config"], "sizes": None}:
+        raise ValueError(f"{new['variant']}: the stored run has another config; rerun all sizes")
+    entries = {
+        size: {name: run[name][i] for name in RECIPE_SIZE_FIELDS}
+        for run in (old, new)
+        for i, size in enumerate(run["sizes"])
+    }
+    sizes = sorted(entries)
+    return {
+        "variant": new["variant"],
+        "config": new["config"] | {"sizes": sizes},
+        "sizes": sizes,
+        **{name: [entries[t][name] for t in sizes] for name in RECIPE_SIZE_FIELDS},
+        "seconds": round(old["seconds"] + new["seconds"], 1),
+    }
 
 
 @contextlib.contextmanager
@@ -451,7 +479,10 @@ def main() -> None:
     parser.add_argument("--cache-dir", type=Path, default=ROOT / ".sweep_cache")
     parser.add_argument("--backend", choices=("auto", "numba", "torch"), default="auto")
     parser.add_argument(
-        "--recipe-sizes", type=int, nargs="+", help="published_recipe: train only these sizes"
+        "--recipe-sizes",
+        type=int,
+        nargs="+",
+        help="published_recipe: train only these sizes, keeping the stored file's others",
     )
     args = parser.parse_args()
     for name in args.only or list(EXPERIMENTS | OWN_TRAINERS):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 from pathlib import Path
 
@@ -167,6 +168,20 @@ def test_published_recipe_committed_results_come_from_the_current_definitions():
     table = analysis.published_recipe_table(results)
     published = [s for v in analysis.PUBLISHED_REPLICATION.values() for s in v if s in sizes]
     assert len(table) == 2 + len(published)
+
+
+def test_recipe_sizes_trained_apart_merge_into_the_run_of_all_sizes(tmp_path):
+    whole = json.loads(experiments.run_published_recipe(tmp_path / "a", quick=True).read_text())
+    for sizes in ((60, 3), (20,)):
+        path = experiments.run_published_recipe(tmp_path / "b", quick=True, sizes=sizes)
+    merged = json.loads(path.read_text())
+    for one, other in zip(whole["runs"], merged["runs"], strict=True):
+        assert one.pop("seconds") >= 0 and other.pop("seconds") >= 0
+        assert one == other
+    changed = dataclasses.replace(recipe.recipe_config(quick=True), lr=1.0)
+    run = {"variant": "recipe", "config": dataclasses.asdict(changed)}
+    with pytest.raises(ValueError, match="recipe: the stored run has another config"):
+        experiments.merge_recipe_runs(merged["runs"][0], run)
 
 
 def test_recipe_fused_gradients_train_as_autograd_does():
