@@ -318,7 +318,7 @@ def solutions(result: SweepResult) -> dict:
     for i in range(len(result.W)):
         data = result.data(i)
         hidden = [analysis.hidden_vectors(W, data[:, k]) for k, W in enumerate(result.W[i])]
-        kinds.append([analysis.solution_kind(W, h) for W, h in zip(result.W[i], hidden)])
+        kinds.append([analysis.solution_kind(W, data[:, k]) for k, W in enumerate(result.W[i])])
         shares.append(rounded([analysis.direction_share(h) for h in hidden], 4))
     return {"kind": kinds, "direction_share": shares}
 

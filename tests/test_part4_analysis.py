@@ -468,16 +468,34 @@ def test_direction_share_rejects_other_hidden_sizes():
         analysis.direction_share(torch.zeros(3, 5))
 
 
+def one_point_each(hidden: torch.Tensor, n: int = 100) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features and data of a model storing each training point on its own feature: point i is
+    feature i alone, and W's column i is the hidden position `hidden[:, i]`."""
+    n_points = hidden.shape[1]
+    features = torch.randn(2, n, generator=torch.Generator().manual_seed(1)) * 1e-3
+    features[:, :n_points] = hidden
+    return features, torch.eye(n)[:n_points]
+
+
+def pentagon_model(n_points: int = 50, n: int = 100) -> tuple[torch.Tensor, torch.Tensor]:
+    """A pentagon of features, with each of the five features in ten training points."""
+    data = torch.zeros(n_points, n)
+    data[torch.arange(n_points), torch.arange(n_points) % 5] = 1.0
+    return pentagon_features(n).T, data
+
+
 @pytest.mark.parametrize(
-    "features, hidden, expected",
+    "model, expected",
     [
-        (torch.randn(100, 2) * 1e-3, polygon(6).T, "memorising points"),
-        (torch.randn(100, 2) * 1e-3, clusters(4, 10), "memorising clusters"),
-        (pentagon_features(), clusters(5, 10), "generalising"),
+        (one_point_each(polygon(6).T), "memorising points"),
+        (one_point_each(polygon(3).T), "memorising points"),
+        (one_point_each(clusters(4, 10)), "memorising clusters"),
+        (pentagon_model(), "generalising"),
     ],
+    ids=["hexagon", "triangle-of-features", "clusters", "pentagon"],
 )
-def test_solution_kind(features, hidden, expected):
-    assert analysis.solution_kind(features.T, hidden) == expected
+def test_solution_kind(model, expected):
+    assert analysis.solution_kind(*model) == expected
 
 
 def lr_results(losses: dict[float, list[list[float]]], kinds: dict[float, list[list[str]]]):

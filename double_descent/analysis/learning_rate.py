@@ -5,8 +5,8 @@ with several learning rates and found the memorising solution to have the lowest
 far larger T than the paper's regimes suggest. Here every trained model is named by the kind of
 solution it is, from its geometry alone:
 
-- **generalising**: a feature polygon (the course's `RegimeRule`: at least 3 features with
-  dimensionality ≥ 0.15);
+- **generalising**: a feature polygon: at least 3 features with dimensionality ≥ 0.15 (the
+  course's `RegimeRule`), each present in at least MIN_SUPPORT training points;
 - **memorising points**: otherwise, when the hidden datapoints point in (nearly) as many
   distinct directions as a set of T random directions would (`direction_share` ≥
   `CLUSTER_SHARE`);
@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import einops
 import plotly.graph_objects as go
 import torch
 from jaxtyping import Float
@@ -43,6 +44,10 @@ neighbours are then exponential with mean 2π/T, and a share e^(-1/4) ≈ 0.78 o
 than a quarter of it. A regular T-gon scores 1."""
 CLUSTER_SHARE = 0.5
 """Below this `direction_share` the hidden datapoints share directions: clusters."""
+MIN_SUPPORT = 3
+"""A strong feature counts towards a polygon only if at least this many training points contain
+it: at T of a few, a memorising model gives each stored point's largest feature a direction of
+its own, and those features form a T-gon that is the datapoints', not a learnt feature set."""
 MIN_NORM_FRACTION = 0.01
 """Hidden datapoints shorter than this fraction of the longest are not stored (no direction)."""
 
@@ -68,15 +73,18 @@ def direction_share(hidden: Float[Tensor, "d_hidden batch"]) -> float:
 
 def solution_kind(
     features: Float[Tensor, "d_hidden feats"],
-    hidden: Float[Tensor, "d_hidden batch"],
+    data: Float[Tensor, "batch feats"],
     rule: RegimeRule | None = None,
 ) -> str:
-    """One of SOLUTION_KINDS for one trained model (see the module docstring)."""
+    """One of SOLUTION_KINDS for one model with weights `features`, trained on `data`."""
     rule = RegimeRule() if rule is None else rule
-    feature_dims = dimensionality(features.T)
-    if int((feature_dims >= rule.feature_threshold).sum()) >= rule.min_features:
+    strong = dimensionality(features.T) >= rule.feature_threshold
+    support = (data[:, strong] > 0).sum(0)
+    if int((support >= MIN_SUPPORT).sum()) >= rule.min_features:
         return "generalising"
-    if direction_share(hidden) >= CLUSTER_SHARE:
+    if direction_share(einops.einsum(features, data, "d feats, batch feats -> d batch")) >= (
+        CLUSTER_SHARE
+    ):
         return "memorising points"
     return "memorising clusters"
 
