@@ -391,3 +391,115 @@ def test_recipe_prose_quotes_the_stored_replication_run(solutions):
     own = rows["test_loss", 500]
     assert f"{own['independent_sets']:.2f} ± {own['independent_sets_se']:.2f}, theirs 1.53" in text
     assert f"(ours {rows['test_loss', 1000]['recipe']:.2f}, theirs 1.06)" in text
+
+
+def tagged_text(notebook: nbformat.NotebookNode, tag: str) -> str:
+    """The source of the one cell tagged `tag`, whitespace collapsed."""
+    (cell,) = [c for c in notebook.cells if tag in c.metadata.get("tags", [])]
+    return " ".join(cell.source.split())
+
+
+def learning_rate_results() -> tuple[dict, dict]:
+    """The lowest-train-loss model per size, and the per-rate curves, of the stored sweeps."""
+    sys.path.insert(0, str(ROOT))
+    import part4_analysis as analysis
+
+    results = [
+        analysis.load_results(ROOT / "results" / f"{name}.json")
+        for name in ("learning_rate_sweep", "learning_rate_large")
+    ]
+    winners = {w["size"]: w for w in analysis.lowest_train_loss(*results)}
+    curves = analysis.rate_curves(*results)
+    for curve in curves.values():
+        curve["at"] = dict(zip(curve["sizes"], range(len(curve["sizes"]))))
+    return winners, curves
+
+
+def test_learning_rate_prose_quotes_the_stored_sweeps(solutions):
+    winners, curves = learning_rate_results()
+    text = tagged_text(solutions, "lr-prose")
+    kinds = {T: w["kind"] for T, w in winners.items()}
+    assert all(kind == "memorising points" for T, kind in kinds.items() if T <= 10_000)
+    assert kinds[30_000] == "generalising"
+    mem = [winners[T]["train_loss"] for T in (1000, 2000, 3000)]
+    assert all(winners[T]["lr"] == 0.03 for T in (1000, 2000, 3000))
+    assert f"train loss {mem[0]:.3f}, {mem[1]:.3f} and {mem[2]:.3f}" in text
+    course = curves[1e-3]
+    pentagon = [course["train_loss"][course["at"][T]] for T in (1000, 2000, 3000)]
+    assert f"find ({pentagon[0]:.3f}, {pentagon[1]:.3f}, {pentagon[2]:.3f})" in text
+    for lr in (3e-3, 1e-2):
+        others = [curves[lr]["train_loss"][curves[lr]["at"][T]] for T in (1000, 2000, 3000)]
+        assert [f"{v:.3f}" for v in others] == [f"{v:.3f}" for v in pentagon]
+        assert all(curves[lr]["kind"][curves[lr]["at"][T]] == "generalising" for T in (1000, 3000))
+    tie = winners[10_000]
+    best_pentagon = min(
+        c["train_loss"][c["at"][10_000]]
+        for c in curves.values()
+        if c["kind"][c["at"][10_000]] == "generalising"
+    )
+    assert (
+        f"rate 0.03 scores {tie['train_loss']:.5f}, the best pentagon {best_pentagon:.5f}" in text
+    )
+    at_rate = curves[0.03]["train_loss"][curves[0.03]["at"][30_000]]
+    assert f"({winners[30_000]['train_loss']:.5f}, against {at_rate:.5f} for" in text
+    assert f"memorising model's test loss is {winners[1000]['test_loss']:.0f}" in text
+    bump = [winners[T]["test_loss"] for T in (200, 300, 500, 1000)]
+    assert (
+        f"score {bump[0]:.0f} at $T = 200$, {bump[1]:.0f} at 300, {bump[2]:.0f} at 500 and "
+        f"{bump[3]:.0f} at 1000" in text
+    )
+    means = [course["mean_test_loss"][course["at"][T]] for T in (200, 300, 500, 1000)]
+    assert f"means are {means[0]:.0f}, {means[1]:.0f}, {means[2]:.0f} and {means[3]:.2f}" in text
+    shares = {T: w["direction_share"] for T, w in winners.items()}
+    assert all(share == 1 for T, share in shares.items() if T <= 15)
+    late = [share for T, share in shares.items() if T >= 200]
+    assert f"{min(late):.2f}–{max(late):.2f} from $T = 200$ on" in text
+    assert min(shares.values()) >= 0.5
+    for T, curve_index in curves[0.1]["at"].items():
+        assert curves[0.1]["train_loss"][curve_index] == max(
+            c["train_loss"][c["at"][T]] for c in curves.values()
+        )
+    assert [T for T, w in winners.items() if w["lr"] == 1e-3 and w["train_loss"] > 0] == [10, 30]
+
+
+def test_learning_rate_prose_names_every_cluster_model():
+    sys.path.insert(0, str(ROOT))
+    import part4_analysis as analysis
+
+    winners, _ = learning_rate_results()
+    found = []
+    for name in ("learning_rate_sweep", "learning_rate_large"):
+        for run in analysis.load_results(ROOT / "results" / f"{name}.json")["runs"]:
+            for i, T in enumerate(run["sizes"]):
+                for k, kind in enumerate(run["solutions"]["kind"][i]):
+                    if kind == "memorising clusters":
+                        found.append((run["config"]["lr"], T, run["train_loss"][i, k].item()))
+    assert {lr for lr, _, _ in found} == {0.1}
+    small = [(T, loss) for _, T, loss in found if T < 30_000]
+    assert len(small) == 5 and [T for _, T, _ in found if T == 30_000] == [30_000]
+    assert f"{min(loss for _, loss in small):.2f}" == "0.70"
+    assert f"{max(loss for _, loss in small):.2f}" == "0.97"
+    assert (min(T for T, _ in small), max(T for T, _ in small)) == (15, 200)
+    best = [winners[T]["train_loss"] for T, _ in small]
+    assert (f"{min(best):.2f}", f"{max(best):.2f}") == ("0.06", "0.80")
+    assert [loss for _, T, loss in found if T == 30_000] == [1.0]
+
+
+def test_regime_prose_quotes_the_learning_rate_sweep(solutions):
+    _, curves = learning_rate_results()
+    text = tagged_text(solutions, "regime-prose")
+    faster, course = (curves[lr]["train_loss"][curves[lr]["at"][300]] for lr in (0.03, 1e-3))
+    assert f"$T = 300$: {faster:.3f} at rate 0.03 against {course:.3f} at ours" in text
+
+
+def test_readme_quotes_the_learning_rate_switch():
+    winners, _ = learning_rate_results()
+    spans = [(w["kind"], T) for T, w in winners.items()]
+    first_general = next(T for kind, T in spans if kind == "generalising")
+    last_memorising = max(T for kind, T in spans if kind.startswith("memorising"))
+    assert last_memorising < first_general
+    text = " ".join((ROOT / "README.md").read_text().split())
+    assert (
+        f"every T from 3 to {last_memorising:,} and to the pentagon at T = {first_general:,}"
+        in text
+    )

@@ -454,10 +454,21 @@ def clusters(k: int, per_cluster: int, spread: float = 1e-4) -> torch.Tensor:
         (polygon(300).T * torch.linspace(1, 2, 300), 1.0, 1.0),
         (random_directions(3000), analysis.RANDOM_SHARE - 0.03, analysis.RANDOM_SHARE + 0.03),
         (clusters(10, 30), 10 / 300, 10 / 300),
-        (torch.cat([polygon(10).T, torch.zeros(2, 10)], dim=1), 0.5, 0.5),
+        (torch.cat([polygon(10).T, torch.zeros(2, 10)], dim=1), 1.0, 1.0),
+        (torch.cat([clusters(3, 10), polygon(30).T * 1e-3], dim=1), 0.1, 0.1),
+        (torch.tensor([[1.0, 0.0], [0.0, 0.0]]), 1.0, 1.0),
         (torch.zeros(2, 5), 0.0, 0.0),
     ],
-    ids=["gon", "gon-radii", "random", "clusters", "half-stored", "none-stored"],
+    ids=[
+        "gon",
+        "gon-radii",
+        "random",
+        "clusters",
+        "half-stored",
+        "tiny-gon-ignored",
+        "one",
+        "none",
+    ],
 )
 def test_direction_share_targets(hidden, low, high):
     assert low - 1e-9 <= analysis.direction_share(hidden) <= high + 1e-9

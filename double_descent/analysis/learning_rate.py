@@ -49,26 +49,27 @@ MIN_SUPPORT = 3
 it: at T of a few, a memorising model gives each stored point's largest feature a direction of
 its own, and those features form a T-gon that is the datapoints', not a learnt feature set."""
 MIN_NORM_FRACTION = 0.01
-"""Hidden datapoints shorter than this fraction of the longest are not stored (no direction)."""
+"""Hidden datapoints shorter than this fraction of the longest are not stored: they have no
+direction to share, and `direction_share` leaves them out."""
 
 
 def direction_share(hidden: Float[Tensor, "d_hidden batch"]) -> float:
-    """Share of the T hidden datapoints (2-D) whose direction is distinct from its neighbour's.
+    """Share of the stored hidden datapoints (2-D) whose direction is distinct from its neighbour's.
 
-    The angles of the stored points (norm ≥ MIN_NORM_FRACTION × the largest) are sorted round the
-    circle; the count of gaps of at least GAP_FRACTION · 2π/T, divided by T, is returned. Points
-    not stored count as not distinct.
+    A point is stored when its norm is at least MIN_NORM_FRACTION × the largest. The angles of the
+    k stored points are sorted round the circle; the count of gaps of at least
+    GAP_FRACTION · 2π/k, divided by k, is returned (1 for a single stored point, 0 for none).
     """
     if hidden.shape[0] != 2:
         raise ValueError(f"hidden: expected 2 hidden dimensions, got shape {tuple(hidden.shape)}")
-    n_points = hidden.shape[1]
     norms = hidden.norm(dim=0)
     stored = hidden[:, (norms >= MIN_NORM_FRACTION * norms.max()) & (norms > 0)]
-    if stored.shape[1] < 2:
-        return stored.shape[1] / n_points
+    n_stored = stored.shape[1]
+    if n_stored < 2:
+        return float(n_stored)
     angles = torch.atan2(stored[1].double(), stored[0].double()).sort().values
     gaps = torch.diff(angles, append=angles[:1] + 2 * math.pi)
-    return (gaps >= GAP_FRACTION * 2 * math.pi / n_points).sum().item() / n_points
+    return (gaps >= GAP_FRACTION * 2 * math.pi / n_stored).sum().item() / n_stored
 
 
 def solution_kind(
