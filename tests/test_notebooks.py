@@ -179,6 +179,7 @@ ANSWERS = (
     "answer-my-ablation",
     "answer-weight-decay",
     "answer-sparsity",
+    "answer-learning-rate",
 )
 
 
@@ -378,7 +379,7 @@ def test_recipe_prose_quotes_the_stored_replication_run(solutions):
             analysis.load_results(ROOT / "results/published_recipe.json")
         )
     }
-    assert all(rows["test_loss", t]["match"] for t in (3, 100, 200))
+    assert all(rows["test_loss", t]["match"] for t in (3, 100, 200, 1946, 5282))
     assert rows["train_loss", 100]["match"] and rows["train_loss", 500]["match"]
     assert not rows["test_loss", 1000]["match"]
     text = " ".join(
@@ -391,6 +392,11 @@ def test_recipe_prose_quotes_the_stored_replication_run(solutions):
     own = rows["test_loss", 500]
     assert f"{own['independent_sets']:.2f} ± {own['independent_sets_se']:.2f}, theirs 1.53" in text
     assert f"(ours {rows['test_loss', 1000]['recipe']:.2f}, theirs 1.06)" in text
+    large = [rows["test_loss", t] for t in (1946, 5282)]
+    assert (
+        f"full-batch gives {large[0]['full_batch']:.3f} and {large[1]['full_batch']:.3f} where "
+        f"the recipe gives {large[0]['recipe']:.3f} and {large[1]['recipe']:.3f}" in text
+    )
 
 
 def tagged_text(notebook: nbformat.NotebookNode, tag: str) -> str:
@@ -431,6 +437,11 @@ def test_learning_rate_prose_quotes_the_stored_sweeps(solutions):
         others = [curves[lr]["train_loss"][curves[lr]["at"][T]] for T in (1000, 2000, 3000)]
         assert [f"{v:.3f}" for v in others] == [f"{v:.3f}" for v in pentagon]
         assert all(curves[lr]["kind"][curves[lr]["at"][T]] == "generalising" for T in (1000, 3000))
+    answered = " ".join(answer(solutions, "answer-learning-rate").split())
+    assert (
+        f"test loss is {winners[300]['test_loss']:.0f}, against a mean of "
+        f"{course['mean_test_loss'][course['at'][300]]:.0f} at the course's rate" in answered
+    )
     tie = winners[10_000]
     best_pentagon = min(
         c["train_loss"][c["at"][10_000]]

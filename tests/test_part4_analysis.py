@@ -584,7 +584,7 @@ def test_learning_rate_figures():
         for T in (3, 5)
     ]
     titles = [a.text for a in analysis.winners_geometry_figure(winners, (3, 5)).layout.annotations]
-    assert titles == [f"T = {T}, lr 0.01: {points}" for T in (3, 5)] + [
+    assert titles == [f"T = {T}, lr 0.01<br>{points}" for T in (3, 5)] + [
         "data, T = 3",
         "data, T = 5",
     ]

@@ -232,7 +232,7 @@ def winners_geometry_figure(winners: Sequence[dict], shown: Sequence[int]) -> go
         [torch.tensor(w["features"]) for w in chosen] + [torch.tensor(w["hidden"]) for w in chosen],
         colors=[["blue"]] * len(chosen) + [["red"]] * len(chosen),
         title="The lowest-train-loss model: features (top, blue), hidden datapoints (bottom, red)",
-        subplot_titles=[f"T = {w['size']}, lr {w['lr']:g}: {w['kind']}" for w in chosen]
+        subplot_titles=[f"T = {w['size']}, lr {w['lr']:g}<br>{w['kind']}" for w in chosen]
         + [f"data, T = {w['size']}" for w in chosen],
         allow_different_limits_across_subplots=True,
         n_rows=2,
