@@ -378,10 +378,25 @@ def measure_polygons(
     test_points: int = TEST_POINTS,
     checkpoint_every: int = 5000,
 ) -> dict:
-    """`measure`, plus every model's solution kind (`solutions`) and pentagon test (`polygons`)."""
+    """`measure`, plus every model's solution kind (`solutions`) and pentagon test (`polygons`),
+    and the best instance's features (d_hidden, feats) and hidden datapoints (d_hidden, at most
+    MAX_HIDDEN_STORED) per size."""
     measured = measure(config, cache_dir, backend, test_points, checkpoint_every)
     result = run_sweep(config, cache_dir=cache_dir, backend=backend)
-    return measured | {"solutions": solutions(result), "polygons": polygons(result)}
+    best = result.best_instance().tolist()
+    features = [result.W[i][k] for i, k in enumerate(best)]
+    hidden = [
+        analysis.hidden_vectors(W, result.data(i)[:MAX_HIDDEN_STORED, k])
+        for i, (W, k) in enumerate(zip(features, best))
+    ]
+    return measured | {
+        "solutions": solutions(result),
+        "polygons": polygons(result),
+        "best_geometry": {
+            "features": [[rounded(row, 4) for row in W.tolist()] for W in features],
+            "hidden": [[rounded(row, 3) for row in h.tolist()] for h in hidden],
+        },
+    }
 
 
 MAX_HIDDEN_STORED = 3000

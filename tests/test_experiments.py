@@ -70,6 +70,10 @@ def check_polygons(run: dict) -> None:
         assert len(test["dims"]) == 5 and test["dims"] == sorted(test["dims"], reverse=True)
         assert len(test["gaps"]) == 5 and sum(test["gaps"]) == pytest.approx(360, abs=0.3)
         assert isinstance(test["regular"], bool)
+    geometry = run["best_geometry"]
+    for T, W, hidden in zip(run["sizes"], geometry["features"], geometry["hidden"], strict=True):
+        assert len(W) == 2 == len(hidden) and len(W[0]) == run["config"]["n_features"]
+        assert len(hidden[0]) == min(T, experiments.MAX_HIDDEN_STORED)
 
 
 def check_winners(results: dict) -> None:
