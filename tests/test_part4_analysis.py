@@ -674,3 +674,19 @@ def test_join_sizes_rejects_no_runs_and_other_instance_counts():
         analysis.join_sizes()
     with pytest.raises(ValueError, match=r"runs: expected one instance count, got \[2, 3\]"):
         analysis.join_sizes(size_run([30]), size_run([100], instances=3))
+
+
+def test_paper_scale_figure_places_the_reported_curves_beside_ours():
+    ours = size_run([300, 4000, 20_000]) | {"feature_probability": 0.001}
+    fig = analysis.paper_scale_figure({"ours": ours})
+    reported = {t.name.split(" ")[0]: t for t in fig.data if "(reported)" in (t.name or "")}
+    assert set(reported) == {"paper", "Jermyn"}
+    assert list(reported["paper"].x) == pytest.approx([0.7, 5]) and set(reported["paper"].y) == {
+        1.01
+    }
+    assert list(reported["Jermyn"].x) == pytest.approx([0.1, 20])
+    assert set(reported["Jermyn"].y) == {5000}
+    lines = sorted(shape.x0 for shape in fig.layout.shapes if shape.x0 == shape.x1)
+    assert lines == pytest.approx([5, 20])
+    ours_trace = next(t for t in fig.data if t.name == "ours")
+    assert list(ours_trace.x) == pytest.approx([0.3, 4, 20])

@@ -68,6 +68,7 @@ from .paper_scale import (
     POLYGON_TOLERANCE,
     REPORTED_AT_PAPER_SCALE,
     join_sizes,
+    paper_scale_figure,
     polygon_test,
 )
 from .replication import (
@@ -129,6 +130,7 @@ __all__ = [
     "optimizer_steps_progress",
     "peak_lines",
     "join_sizes",
+    "paper_scale_figure",
     "per_point_loss",
     "polygon_test",
     "point_anatomy",

@@ -10,22 +10,27 @@ from __future__ import annotations
 
 import math
 
+import plotly.graph_objects as go
 import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from .figures import exposure_figure
 from .geometry import RegimeRule, dimensionality
 
 POLYGON_TOLERANCE = 0.25
 """The largest allowed departure of an angular gap from the even spacing 360°/k, as a fraction of
 it (72° ± 18° for a pentagon)."""
 
-REPORTED_AT_PAPER_SCALE: dict[str, dict[str, object]] = {
-    "paper": {"middle_regime_test_loss": "about 1.01", "generalising_from": 5_000},
-    "Jermyn": {"middle_regime_test_loss": "up to about 5,000", "generalising_from": 20_000},
+REPORTED_AT_PAPER_SCALE: dict[str, dict[str, float]] = {
+    "paper": {"middle_from": 700, "middle_test_loss": 1.01, "generalising_from": 5_000},
+    "Jermyn": {"middle_from": 100, "middle_test_loss": 5_000, "generalising_from": 20_000},
 }
-"""What two sources report at n = 10,000, S = 0.999: the paper's figure (Henighan et al., 2023)
-and Adam Jermyn's replication "precisely as described" (his comment at the end of the paper)."""
+"""What two sources report at n = 10,000, S = 0.999: where the middle regime starts, its test
+losses (the paper: about 1.01; Jermyn: as high as about 5,000) and where generalisation starts,
+in the paper's figure (Henighan et al., 2023) and in Adam Jermyn's replication "precisely as
+described" (his comment at the end of the paper)."""
+REPORTED_COLOURS = {"paper": "#636efa", "Jermyn": "#ef553b"}
 
 
 def polygon_test(
@@ -76,3 +81,37 @@ def join_sizes(*runs: dict) -> dict:
         for key in runs[0]["best_instance"]
     }
     return joined
+
+
+def paper_scale_figure(curves: dict[str, dict], feature_probability: float = 0.001) -> go.Figure:
+    """`exposure_figure` of `curves` (label -> run) with what REPORTED_AT_PAPER_SCALE reports,
+    at `feature_probability`: each source's middle-regime test loss as a dotted segment over its
+    middle regime, and a dashed line where it generalises from."""
+    fig = exposure_figure(curves)
+    for source, reported in REPORTED_AT_PAPER_SCALE.items():
+        colour = REPORTED_COLOURS[source]
+        start, end = (
+            reported[key] * feature_probability for key in ("middle_from", "generalising_from")
+        )
+        level = reported["middle_test_loss"]
+        fig.add_trace(
+            go.Scatter(
+                x=[start, end],
+                y=[level, level],
+                mode="lines",
+                line=dict(color=colour, dash="dot", width=3),
+                name=f"{source} (reported): middle regime ≈ {level:g}, "
+                f"T ≈ {reported['middle_from']:,}–{reported['generalising_from']:,}",
+            )
+        )
+        fig.add_vline(
+            x=end,
+            line=dict(color=colour, dash="dash", width=1),
+            annotation_text=f"{source}: generalising from T ≈ {reported['generalising_from']:,}",
+            annotation_position="top left",
+        )
+    fig.update_layout(
+        title="Test loss against T·p at the paper's scale, beside what the paper and a "
+        "replication report"
+    )
+    return fig
