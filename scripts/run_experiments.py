@@ -476,6 +476,40 @@ def run_published_recipe(out_dir: Path, quick: bool, sizes: tuple[int, ...] | No
     return path
 
 
+def run_recipe_draws(out_dir: Path, quick: bool) -> Path:
+    """Train the replication's recipe once per seed of `recipe.draw_configs` and write
+    `out_dir/published_recipe_draws.json` after each; seeds already in that file (same config
+    otherwise) are kept, so a stopped run resumes. Not cached."""
+    path = out_dir / "published_recipe_draws.json"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    made_by = "scripts/run_experiments.py" + (" --quick" if quick else "")
+    configs = recipe.draw_configs(recipe.recipe_config(quick))
+    wanted = {json.dumps(dataclasses.asdict(c), sort_keys=True) for c in configs}
+    stored = json.loads(path.read_text()) if path.exists() else {"made_by": None, "runs": []}
+    runs = [
+        run
+        for run in stored["runs"]
+        if stored["made_by"] == made_by and json.dumps(run["config"], sort_keys=True) in wanted
+    ]
+    payload = {
+        "experiment": "published_recipe_draws",
+        "made_by": made_by,
+        "test_set": {"points": configs[0].test_points, "seed": "per size and draw"},
+        "runs": runs,
+    }
+    done = {run["config"]["seed"] for run in runs}
+    with _one_thread():
+        for config in (c for c in configs if c.seed not in done):
+            payload["runs"].append({"variant": "recipe"} | recipe.run_recipe(config))
+            payload["runs"].sort(key=lambda run: run["config"]["seed"])
+            seconds = next(
+                r["seconds"] for r in payload["runs"] if r["config"]["seed"] == config.seed
+            )
+            print(f"published_recipe_draws seed {config.seed}: {seconds} s", flush=True)
+            path.write_text(json.dumps(payload, indent=1) + "\n")
+    return path
+
+
 RECIPE_SIZE_FIELDS = ("train_loss", "test_loss", "test_set_se", "seed_mean_test_set_se")
 """The per-size entries of a published-recipe run."""
 
@@ -511,7 +545,10 @@ def _one_thread() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-OWN_TRAINERS: dict[str, Callable[[Path, bool], Path]] = {"published_recipe": run_published_recipe}
+OWN_TRAINERS: dict[str, Callable[[Path, bool], Path]] = {
+    "published_recipe": run_published_recipe,
+    "published_recipe_draws": run_recipe_draws,
+}
 """Experiments that train with their own loop instead of `run_sweep` (no SweepConfig)."""
 
 

@@ -18,6 +18,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import run_experiments as experiments  # noqa: E402
 
 import published_recipe as recipe  # noqa: E402
+from published_recipe import RecipeConfig  # noqa: E402
 from sweep_engine import SweepConfig, lr_multiplier, run_sweep  # noqa: E402
 
 
@@ -219,6 +220,40 @@ def test_recipe_sizes_trained_apart_merge_into_the_run_of_all_sizes(tmp_path):
     run = {"variant": "recipe", "config": dataclasses.asdict(changed)}
     with pytest.raises(ValueError, match="recipe: the stored run has another config"):
         experiments.merge_recipe_runs(merged["runs"][0], run)
+
+
+def test_recipe_draws_committed_results_come_from_the_current_definitions():
+    results = analysis.load_results(ROOT / "results" / "published_recipe_draws.json")
+    assert results["made_by"] == "scripts/run_experiments.py"
+    configs = recipe.draw_configs(recipe.recipe_config(quick=False))
+    assert [
+        RecipeConfig(**run["config"] | {"sizes": tuple(run["config"]["sizes"])})
+        for run in results["runs"]
+    ] == configs
+    assert recipe.DRAW_SIZES == (1000,) and len(configs) == len(recipe.DRAW_SEEDS) >= 8
+    assert 0 not in recipe.DRAW_SEEDS  # seed 0 is the recipe run of published_recipe.json
+    for run in results["runs"]:
+        assert run["test_loss"].shape == run["train_loss"].shape == (1, 5)
+    rows = analysis.recipe_draws(
+        analysis.load_results(ROOT / "results" / "published_recipe.json"), results
+    )
+    assert [len(row["means"]) for row in rows] == [1 + len(configs)]
+
+
+def test_recipe_draws_resume_from_the_seeds_stored(tmp_path):
+    path = experiments.run_recipe_draws(tmp_path, quick=True)
+    whole = json.loads(path.read_text())
+    assert [run["config"]["seed"] for run in whole["runs"]] == list(recipe.DRAW_SEEDS)
+    kept = dict(whole, runs=whole["runs"][2:5])
+    path.write_text(json.dumps(kept))
+    resumed = json.loads(experiments.run_recipe_draws(tmp_path, quick=True).read_text())
+    assert resumed["runs"][2:5] == kept["runs"], "stored seeds are kept as they are"
+    for one, other in zip(whole["runs"], resumed["runs"], strict=True):
+        assert one.pop("seconds") >= 0 and other.pop("seconds") >= 0
+        assert one == other, "a retrained seed gives the same numbers"
+    path.write_text(json.dumps(dict(whole, made_by="scripts/run_experiments.py")))
+    again = json.loads(experiments.run_recipe_draws(tmp_path, quick=True).read_text())
+    assert again["made_by"].endswith("--quick") and len(again["runs"]) == len(recipe.DRAW_SEEDS)
 
 
 def test_recipe_fused_gradients_train_as_autograd_does():

@@ -690,3 +690,22 @@ def test_paper_scale_figure_places_the_reported_curves_beside_ours():
     assert lines == pytest.approx([5, 20])
     ours_trace = next(t for t in fig.data if t.name == "ours")
     assert list(ours_trace.x) == pytest.approx([0.3, 4, 20])
+
+
+def test_recipe_draws_put_the_published_mean_among_the_draws():
+    def run(seed: int, losses: list[list[float]], variant: str = "recipe") -> dict:
+        return {
+            "variant": variant,
+            "config": {"seed": seed},
+            "sizes": [500, 1000],
+            "test_loss": torch.tensor(losses),
+        }
+
+    recipe = {"runs": [run(0, [[1.2, 1.4], [1.0, 1.02]]), run(0, [[9, 9], [9, 9]], "full_batch")]}
+    draws = {"runs": [run(1, [[1.6, 1.8], [1.04, 1.06]]), run(2, [[1.1, 1.3], [1.08, 1.1]])]}
+    rows = analysis.recipe_draws(recipe, draws)
+    assert [row["size"] for row in rows] == [500, 1000]
+    assert [row["published"] for row in rows] == [1.53, 1.06]
+    assert rows[0]["means"] == pytest.approx({0: 1.3, 1: 1.7, 2: 1.2})
+    assert (rows[0]["low"], rows[0]["high"], rows[0]["reaching"]) == pytest.approx((1.2, 1.7, 1))
+    assert (rows[1]["low"], rows[1]["high"], rows[1]["reaching"]) == pytest.approx((1.01, 1.09, 1))

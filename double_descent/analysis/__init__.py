@@ -76,6 +76,7 @@ from .replication import (
     PUBLISHED_REPLICATION,
     published_recipe_table,
     recipe_comparison,
+    recipe_draws,
     replication_figure,
     replication_rows,
 )
@@ -137,6 +138,7 @@ __all__ = [
     "published_recipe_table",
     "rate_curves",
     "recipe_comparison",
+    "recipe_draws",
     "regime_bands",
     "replication_figure",
     "replication_rows",

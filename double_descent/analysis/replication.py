@@ -137,3 +137,28 @@ def published_recipe_table(results: dict) -> list[str]:
             + f" | {row['z']:+.1f} | {'yes' if row['match'] else 'no'} |"
         )
     return lines
+
+
+def recipe_draws(recipe: dict, draws: dict) -> list[dict[str, object]]:
+    """Per size of `draws` (`load_results` of `published_recipe_draws.json`): the published test
+    loss, the 5-seed mean test loss of every draw of the whole experiment (seed 0: the recipe run
+    of `recipe`, `published_recipe.json`; then each stored draw), their range, and how many draws
+    reach the published mean or more."""
+    (seed_zero,) = [run for run in recipe["runs"] if run["variant"] == "recipe"]
+    rows = []
+    for size in draws["runs"][0]["sizes"]:
+        means = {0: seed_zero["test_loss"][seed_zero["sizes"].index(size)].mean().item()}
+        for run in draws["runs"]:
+            means[run["config"]["seed"]] = run["test_loss"][run["sizes"].index(size)].mean().item()
+        published = PUBLISHED_REPLICATION["test_loss"][size]
+        rows.append(
+            {
+                "size": size,
+                "published": published,
+                "means": means,
+                "low": min(means.values()),
+                "high": max(means.values()),
+                "reaching": sum(mean >= published for mean in means.values()),
+            }
+        )
+    return rows
