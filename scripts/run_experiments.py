@@ -18,7 +18,10 @@
   the geometry of the lowest-train-loss model per size (the authors' follow-up, July 2023);
 - `published_recipe`: the replication trained as its code trains (minibatches of min(T, 2048)
   drawn with replacement, 5 seeds on one shared training set), with two one-factor ablations
-  (full batch; independent training sets): `scripts/published_recipe.py`, not the engine.
+  (full batch; independent training sets): `scripts/published_recipe.py`, not the engine;
+- `published_recipe_draws`: that recipe at T = 1000 with 8 more seeds of the whole experiment
+  (training set, inits, minibatch draws, test set), about 2 minutes each on one core; it keeps
+  the seeds already in its file, so a stopped run resumes.
 
 Each file holds, per run, the engine config, the train and test loss of every (size, instance),
 the per-point test-loss distribution per size and the best instance's geometry, the test loss
