@@ -42,6 +42,7 @@ NEW_RESULTS = (
     "training_length",
     "hidden_size",
     "paper_scale",
+    "paper_scale_large",
     "learning_dynamics",
     "learning_rate_sweep",
     "learning_rate_large",
@@ -103,8 +104,8 @@ def issue_rows(run: dict, new: dict[str, dict]) -> list[tuple[str, str, str]]:
     replication = new["published_replication"]["runs"][0]
     blowup, spike, peak = run["blowup"], run["spike"], run["test_loss"].mean(1).argmax().item()
     tail = new["training_length"]["runs"][-1]["tail"][peak]
-    paper = analysis.run_peaks(new["paper_scale"], "n_features")[0]
-    paper_run = new["paper_scale"]["runs"][0]
+    paper_run = paper_scale_run(new)
+    paper = analysis.run_peaks({"runs": [paper_run]}, "n_features")[0]
     paper_steps, paper_train = paper_run["config"]["steps"], paper_run["train_loss"][0].mean()
     rising = ", the largest size: still rising" if paper["size"] == paper_run["sizes"][-1] else ""
     pentagon, p = (
@@ -169,12 +170,27 @@ def issue_rows(run: dict, new: dict[str, dict]) -> list[tuple[str, str, str]]:
             f"largest mean test loss {paper['mean']:.2f} at T = {paper['size']} "
             f"(T·p = {paper['size'] * p:g}){rising}; train loss {paper_train:.2f} at the "
             f"smallest T (T·p = {paper_run['sizes'][0] * p:g}); top feature dims at the largest "
-            f"T: {', '.join(f'{v:.2f}' for v in pentagon)}",
+            f"T: {', '.join(f'{v:.2f}' for v in pentagon)}; pentagon test (5 features of "
+            f"dimensionality ≥ 0.15, 72° ± 18° apart): {pentagon_counts(new)}",
             "peak at T ≈ 2000 (T·p ≈ 2), about 0.015 above 1, after 50,000 steps (paper); "
             "middle-regime test losses up to ~5,000, generalising from T ≈ 20,000 (Jermyn's "
             "replication in the paper's comments)",
         ),
     ]
+
+
+def paper_scale_run(new: dict[str, dict]) -> dict:
+    """The paper-scale sweep with the sizes of `paper_scale_large` after its own."""
+    return analysis.join_sizes(new["paper_scale"]["runs"][0], new["paper_scale_large"]["runs"][0])
+
+
+def pentagon_counts(new: dict[str, dict]) -> str:
+    """How many instances pass the pentagon test at each size of `paper_scale_large`."""
+    (run,) = new["paper_scale_large"]["runs"]
+    return ", ".join(
+        f"{sum(test['regular'] for test in tests)} of {len(tests)} instances at T = {T:,}"
+        for T, tests in zip(run["sizes"], run["polygons"], strict=True)
+    )
 
 
 def learning_row(results: dict) -> str:
@@ -215,7 +231,8 @@ def issue_figures(run: dict, new: dict[str, dict]) -> dict[str, go.Figure]:
     sizes = list(run["config"].sizes)
     peak = run["test_loss"].mean(1).argmax().item()
     main = new["training_length"]["runs"][-1]
-    (paper_run,) = new["paper_scale"]["runs"]
+    paper_run = paper_scale_run(new)
+    (large_run,) = new["paper_scale_large"]["runs"]
     paper_steps = paper_run["config"]["steps"]
     course_run = next(
         r for r in new["training_length"]["runs"] if r["config"]["steps"] == paper_steps
@@ -243,11 +260,17 @@ def issue_figures(run: dict, new: dict[str, dict]) -> dict[str, go.Figure]:
             new["learning_rate_sweep"]["winners"] + new["learning_rate_large"]["winners"],
             LR_GEOMETRY_SIZES,
         ),
-        "paper_scale": analysis.exposure_figure(
+        "paper_scale": analysis.paper_scale_figure(
             {
                 f"n = 1000, p = 0.01, {paper_steps:,} steps (10 instances)": course_run,
                 f"n = 10,000, p = 0.001, {paper_steps:,} steps (3 instances)": paper_run,
             }
+        ),
+        "paper_scale_geometry": analysis.geometry_figure(
+            large_run["sizes"],
+            [torch.tensor(W) for W in large_run["best_geometry"]["features"]],
+            [torch.tensor(h) for h in large_run["best_geometry"]["hidden"]],
+            shown=large_run["sizes"],
         ),
     }
 

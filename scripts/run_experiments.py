@@ -10,8 +10,8 @@
 - `hidden_size`: m = 2, 3, 5 (10k steps, T up to 5,000: about 12 minutes on 2 cores);
 - `paper_scale`: the paper's n = 10,000, p = 0.001, 50k steps, T · p = 0.03 to 10 (about 40 minutes
   on 2 cores);
-- `paper_scale_large`: the same at T = 20,000 and 40,000 (hours on 2 cores; checkpoints every 500
-  steps, so run it again to resume: `--cache-dir results/checkpoints` keeps them in the repository);
+- `paper_scale_large`: the same at T = 20,000 and 40,000 with the bound kernel (about 30 minutes
+  on 2 cores; a checkpoint every 500 steps in the cache directory, so run it again to resume);
 - `learning_dynamics`: 3 sizes with 20 log-spaced weight snapshots of the best instance;
 - `learning_rate_sweep`, `learning_rate_large`: the main sweep at 5 peak rates (1e-3 to 1e-1),
   5 instances, and at T = 10,000 and 30,000 with 2 instances; every model's solution kind, and

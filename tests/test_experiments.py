@@ -101,20 +101,9 @@ def check_snapshots(run: dict) -> None:
         assert len(frame["hidden"]) == len(steps) and len(frame["hidden"][0][0]) == size
 
 
-TRAINING_ACROSS_SESSIONS = {"paper_scale_large": ROOT / "results" / "checkpoints"}
-"""Experiments trained over several sessions: until their file exists, a committed checkpoint of
-the current definition (in this directory) stands in for it."""
-
-
 @pytest.mark.parametrize("name", sorted(experiments.EXPERIMENTS))
 def test_committed_results_come_from_the_current_definitions(name):
     path = ROOT / "results" / f"{name}.json"
-    if not path.exists() and name in TRAINING_ACROSS_SESSIONS:
-        (config,) = experiments.EXPERIMENTS[name](experiments.base_config(quick=False))
-        partial = TRAINING_ACROSS_SESSIONS[name] / f"{config.key()}.partial.pt"
-        saved = torch.load(partial, weights_only=True)
-        assert SweepConfig(**saved["config"]) == config and 0 < saved["step"] < config.steps
-        return
     results = analysis.load_results(path)
     assert results["experiment"] == name and results["made_by"] == "scripts/run_experiments.py"
     check_shapes(results, experiments.EXPERIMENTS[name](experiments.base_config(quick=False)))

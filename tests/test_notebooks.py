@@ -392,6 +392,20 @@ def test_recipe_prose_quotes_the_stored_replication_run(solutions):
     own = rows["test_loss", 500]
     assert f"{own['independent_sets']:.2f} ± {own['independent_sets_se']:.2f}, theirs 1.53" in text
     assert f"(ours {rows['test_loss', 1000]['recipe']:.2f}, theirs 1.06)" in text
+    recipe = analysis.load_results(ROOT / "results/published_recipe.json")
+    draws = analysis.load_results(ROOT / "results/published_recipe_draws.json")
+    (row,) = analysis.recipe_draws(recipe, draws)
+    assert row["size"] == 1000 and row["reaching"] == 0
+    spread = f"{row['low']:.3f}–{row['high']:.3f}"
+    runs = [run for run in recipe["runs"] if run["variant"] == "recipe"] + draws["runs"]
+    worst = max(run["test_loss"][run["sizes"].index(1000)].max().item() for run in runs)
+    assert (
+        f"over {len(row['means'])} draws of the whole experiment the 5-seed mean stays within "
+        f"{spread}, none reaching 1.06, though single models reach {worst:.3f}" in text
+    )
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert f"{len(row['means'])} draws of the whole experiment, " in readme
+    assert f"`results/published_recipe_draws.json`, give {spread})" in readme
     large = [rows["test_loss", t] for t in (1946, 5282)]
     assert (
         f"full-batch gives {large[0]['full_batch']:.3f} and {large[1]['full_batch']:.3f} where "
@@ -522,4 +536,69 @@ def test_readme_quotes_the_learning_rate_switch():
     assert (
         f"every T from 3 to {last_memorising:,} and to the pentagon at T = {first_general:,}"
         in text
+    )
+
+
+def paper_scale_results() -> tuple[dict, dict, dict]:
+    """The paper-scale run up to T = 10,000, its run at 20,000 and 40,000, and the course
+    setting's 50,000-step run."""
+    sys.path.insert(0, str(ROOT))
+    import part4_analysis as analysis
+
+    (paper,) = analysis.load_results(ROOT / "results/paper_scale.json")["runs"]
+    (large,) = analysis.load_results(ROOT / "results/paper_scale_large.json")["runs"]
+    steps = analysis.load_results(ROOT / "results/training_length.json")["runs"]
+    (course,) = [run for run in steps if run["config"]["steps"] == 50_000]
+    return paper, large, course
+
+
+def test_paper_scale_prose_quotes_the_stored_runs(solutions):
+    paper, large, course = paper_scale_results()
+    text = tagged_text(solutions, "paper-scale-prose")
+
+    def at(run: dict, T: int, name: str = "train_loss") -> torch.Tensor:
+        return run[name][run["sizes"].index(T)]
+
+    assert f"(train loss {at(paper, 30).mean():.2f} against {at(course, 30).mean():.2f})" in text
+    assert f"the train loss is already {at(paper, 300).mean():.2f};" in text
+    medians = [tail["q50"] for tail in paper["tail"]]
+    assert (
+        f"the median test point scores {min(medians):.3f}–{max(medians):.3f} at every size" in text
+    )
+    means = {T: at(paper, T, "test_loss").mean().item() for T in paper["sizes"]}
+    assert max(means, key=means.get) == 4000
+    assert (
+        f"climbs from {means[300]:.2f} at $T = 300$ to about {round(means[4000], -1):.0f} at "
+        "$T = 4000$" in text
+    )
+    low, mid, high = at(paper, 10_000, "test_loss").sort().values.tolist()
+    assert f"two instances score {low:.3f} and one still {high:.0f}" in text
+    assert f"{mid:.3f}" == f"{low:.3f}"
+    assert f"At $T = 2000$ our mean is about {means[2000]:.0f}" in text
+    tops = paper["best_instance"]["feature_dims_top"]
+    assert max(max(top) for top in tops) < 0.05
+    assert f"at $T = 10{{,}}000$ the best are {tops[-1][0]:.3f}" in text
+    tests = [test for row in large["polygons"] for test in row]
+    assert all(test["regular"] for test in tests)
+    assert f"all {len(tests)} models pass the pentagon test" in text
+    dims = [d for test in tests for d in test["dims"]]
+    gaps = [g for test in tests for g in test["gaps"]]
+    losses = large["test_loss"].flatten()
+    assert (
+        f"top-5 dimensionalities {min(dims):.2f}–{max(dims):.2f}, angles between neighbours "
+        f"{min(gaps):.0f}°–{max(gaps):.0f}°" in text
+    )
+    assert f"test loss {losses.min():.4f}–{losses.max():.4f}" in text
+    train = large["train_loss"].flatten()
+    assert f"train loss {train.min():.4f}–{train.max():.4f}" in text
+
+
+def test_readme_quotes_the_paper_scale_pentagon():
+    _, large, _ = paper_scale_results()
+    losses = large["test_loss"].flatten()
+    text = " ".join((ROOT / "README.md").read_text().split())
+    assert all(test["regular"] for row in large["polygons"] for test in row)
+    assert (
+        "every instance passes the pentagon test at T = 20,000 and 40,000 (test loss "
+        f"{losses.min():.4f}–{losses.max():.4f})" in text
     )

@@ -688,6 +688,8 @@ def test_paper_scale_figure_places_the_reported_curves_beside_ours():
     assert set(reported["Jermyn"].y) == {5000}
     lines = sorted(shape.x0 for shape in fig.layout.shapes if shape.x0 == shape.x1)
     assert lines == pytest.approx([5, 20])
+    assert "generalising from T ≈ 20,000" in reported["Jermyn"].name
+    assert not fig.layout.annotations, "an annotation's x on a log axis is in log10 units"
     ours_trace = next(t for t in fig.data if t.name == "ours")
     assert list(ours_trace.x) == pytest.approx([0.3, 4, 20])
 

@@ -30,7 +30,7 @@ REPORTED_AT_PAPER_SCALE: dict[str, dict[str, float]] = {
 losses (the paper: about 1.01; Jermyn: as high as about 5,000) and where generalisation starts,
 in the paper's figure (Henighan et al., 2023) and in Adam Jermyn's replication "precisely as
 described" (his comment at the end of the paper)."""
-REPORTED_COLOURS = {"paper": "#636efa", "Jermyn": "#ef553b"}
+REPORTED_COLOURS = {"paper": "#00cc96", "Jermyn": "#ab63fa"}
 
 
 def polygon_test(
@@ -86,7 +86,8 @@ def join_sizes(*runs: dict) -> dict:
 def paper_scale_figure(curves: dict[str, dict], feature_probability: float = 0.001) -> go.Figure:
     """`exposure_figure` of `curves` (label -> run) with what REPORTED_AT_PAPER_SCALE reports,
     at `feature_probability`: each source's middle-regime test loss as a dotted segment over its
-    middle regime, and a dashed line where it generalises from."""
+    middle regime, and a dashed line where it generalises from, named in the segment's legend
+    entry (a line's own label would stretch the log axis)."""
     fig = exposure_figure(curves)
     for source, reported in REPORTED_AT_PAPER_SCALE.items():
         colour = REPORTED_COLOURS[source]
@@ -100,16 +101,12 @@ def paper_scale_figure(curves: dict[str, dict], feature_probability: float = 0.0
                 y=[level, level],
                 mode="lines",
                 line=dict(color=colour, dash="dot", width=3),
-                name=f"{source} (reported): middle regime ≈ {level:g}, "
-                f"T ≈ {reported['middle_from']:,}–{reported['generalising_from']:,}",
+                name=f"{source} (reported): middle regime ≈ {level:g} over "
+                f"T ≈ {reported['middle_from']:,}–{reported['generalising_from']:,},<br>"
+                f"generalising from T ≈ {reported['generalising_from']:,} (dashed)",
             )
         )
-        fig.add_vline(
-            x=end,
-            line=dict(color=colour, dash="dash", width=1),
-            annotation_text=f"{source}: generalising from T ≈ {reported['generalising_from']:,}",
-            annotation_position="top left",
-        )
+        fig.add_vline(x=end, line=dict(color=colour, dash="dash", width=1))
     fig.update_layout(
         title="Test loss against T·p at the paper's scale, beside what the paper and a "
         "replication report"
