@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import numba
+import numpy as np
 import pytest
 import torch
 from jaxtyping import Float
@@ -683,6 +684,55 @@ def test_kernel_option_keeps_the_default_keys() -> None:
         dataclasses.replace(SMALL, kernel="sparse")
     with pytest.raises(ValueError, match="kernel"):
         se.fused_loss_and_grads(*se.build_problem(SMALL)[1:], torch.zeros(3, 3, 200), "x")
+
+
+def _squared_radii(case: str) -> np.ndarray:
+    """Keys of the point sort: float64 squared radii with ties, zeros and a wide spread."""
+    gen = np.random.default_rng(3)
+    keys = {
+        "random": gen.random(3001) * 10.0,
+        "wide spread": gen.random(500) * 10.0 ** gen.integers(-30, 30, 500),
+        "ties and zeros": gen.integers(0, 5, 700).astype(np.float64) / 4.0,
+        "one value": np.full(64, 0.25),
+        "one point": np.array([2.0]),
+        "reversed": np.arange(1000, 0, -1, dtype=np.float64),
+    }
+    return keys[case]
+
+
+@pytest.mark.parametrize(
+    "case", ["random", "wide spread", "ties and zeros", "one value", "one point", "reversed"]
+)
+def test_radix_order_sorts_by_key_then_index(case: str) -> None:
+    from double_descent.engine.cpu import numba_module
+
+    bound = numba_module("bound")
+    key = _squared_radii(case)
+    order, spare = np.full(key.size, -1, np.int64), np.empty(key.size, np.int64)
+    bound._radix_order(key, order, spare, np.empty(1 << bound.RADIX_BITS, np.int64))
+    np.testing.assert_array_equal(order, np.lexsort((np.arange(key.size), key)))
+
+
+@pytest.mark.parametrize("T", [1, 7, 400])
+def test_features_are_ordered_by_decreasing_prefix_then_index(T: int) -> None:
+    from double_descent.engine.cpu import numba_module
+
+    bound = numba_module("bound")
+    gen = torch.Generator().manual_seed(T)
+    n = 301
+    W = torch.randn(2, n, generator=gen).numpy()
+    b = torch.randn(n, generator=gen).numpy()
+    W[:, :5] = 0.0  # prefix T
+    b[5:10] = 0.0  # prefix 0
+    ws = bound._bound_workspace(2, n, T)
+    bound._sort_points(torch.randn(2, T, generator=gen).numpy(), ws)
+    features = bound._order_features(W, b, ws)
+    K, rs = ws[6], ws[1]
+    norm = np.hypot(W[0].astype(np.float64), W[1].astype(np.float64)) * (1 + bound.BOUND_MARGIN)
+    expected = (rs[None, :] * norm[:, None] < np.abs(b.astype(np.float64))[:, None]).sum(1)
+    np.testing.assert_array_equal(K, expected)
+    assert K.min() == 0 and K.max() == T
+    np.testing.assert_array_equal(features, np.lexsort((np.arange(n), -K)))
 
 
 BOUND_DIGEST = "493852a696c00ab5"
