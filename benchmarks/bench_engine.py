@@ -14,10 +14,10 @@ no snapshots (the notebook's sweep) and with 20 log-spaced ones (the learning ru
 ``python benchmarks/bench_engine.py --kernels`` instead compares the numba backend's two gradient
 kernels (``SweepConfig.kernel``: "dense", the stored results', and "bound", the ReLU-bound one)
 over one training run of the course sweep (trained with the bound kernel, snapshots log-spaced):
-at each snapshot both kernels are timed on the same weights in this process, interleaved (with
-lr = 0, so the weights stay put), next to the share of pairs the bound leaves to evaluate. It
-prints the run's own wall time and, per kernel, the whole run's time integrated over the
-snapshots; ``--sizes`` and ``--kernel-steps`` pick a cheaper subset.
+at each snapshot both kernels train on from the same weights and AdamW moments for 100 steps in
+this process, interleaved, next to the share of pairs the bound leaves to evaluate. It prints the
+run's own wall time and, per kernel, the whole run's time integrated over the snapshots;
+``--sizes`` and ``--kernel-steps`` pick a cheaper subset.
 
 ``python benchmarks/bench_engine.py --whole-sweep`` instead trains the whole course sweep (50k
 steps, or ``--kernel-steps``) once with each kernel, timing each run's wall time, then the plain
@@ -27,9 +27,9 @@ loss).
 
 ``python benchmarks/bench_engine.py --paper-scale`` instead times both kernels at the paper's scale
 (n = 10,000, p = 0.001, 3 instances) at T = 20,000 and 40,000: a short run of ``--paper-steps``
-steps (bound kernel, the paper's schedule), then both kernels on its final weights, interleaved;
-the 50k-step time is extrapolated from there (early weights: the bound decides fewer pairs than
-later in training, so this overestimates the bound kernel's time).
+steps (bound kernel, the paper's schedule), then both kernels training on from its final state for
+100 steps, interleaved; the 50k-step time is extrapolated from there (early weights: the bound
+decides fewer pairs than later in training, so this overestimates the bound kernel's time).
 
 ``python benchmarks/bench_engine.py --short-runs --sizes 1000 3000 --paper-steps 5000`` does the
 same for course sizes (course config, 10 instances); ``--threads 1`` times one thread, which
@@ -198,45 +198,48 @@ def report_cpu_targets(seconds: float, repeats: int = 3) -> None:
     print(f"median pinned / host: {sorted(ratios)[len(ratios) // 2]:.3f}")
 
 
-def engine_at(
-    config: se.SweepConfig, W: list[torch.Tensor], b: list[torch.Tensor], sparse: se.SparseData
-) -> _NumbaBackend:
-    """A numba engine for ``config`` (and its kernel) with the given weights, zero moments."""
-    return _NumbaBackend(config, sparse, se.TrainState.fresh(W, b))
+def schedule(config: se.SweepConfig, start: int, count: int) -> np.ndarray:
+    """The learning rates of updates ``start .. start + count - 1`` of ``config``'s schedule."""
+    return np.array([config.lr * se.lr_multiplier(s, config.steps, config.warmup_steps,
+                                                  config.warmup_start)
+                     for s in range(start, start + count)])  # fmt: skip
 
 
 def kernel_ms_per_step(
     config: se.SweepConfig,
-    W: list[torch.Tensor],
-    b: list[torch.Tensor],
+    state: se.TrainState,
     repeats: int,
     chunk: int,
     sparse: se.SparseData | None = None,
 ) -> dict[str, float]:
-    """ms per step of each kernel on these weights: the best of ``repeats`` interleaved chunks
-    of ``chunk`` steps with lr = 0 (AdamW then leaves the weights as they are). Each chunk
-    starts with a loss evaluation, as training does every LOSS_EVERY steps: use that chunk."""
+    """ms per step of each kernel training on from ``state`` (weights and AdamW moments) for
+    ``chunk`` updates at the schedule's rates: the best of ``repeats`` interleaved runs, each
+    kernel restarting from ``state``. Each chunk starts with a loss evaluation, as training does
+    every LOSS_EVERY steps: use that chunk. The weights must move: on fixed weights (lr = 0) the
+    branch predictor learns each step's branches from the step before, which made the bound
+    kernel look up to 1.5x faster than it trains."""
     sparse = sparse if sparse is not None else se.build_problem(config)[0]
-    engines = {k: engine_at(replace(config, kernel=k), W, b, sparse) for k in se.KERNELS}
-    lrs = np.zeros(chunk)
-    best = dict.fromkeys(engines, float("inf"))
-    for eng in engines.values():
-        eng.advance(1, 1, lrs[:1])
+    start = min(state.step, config.steps - chunk)
+    lrs = schedule(config, start, chunk)
+    best = dict.fromkeys(se.KERNELS, float("inf"))
     for _ in range(repeats):
-        for name, eng in engines.items():
-            start = time.perf_counter()
-            eng.advance(1, chunk, lrs)
-            best[name] = min(best[name], (time.perf_counter() - start) / chunk * 1e3)
+        for name in se.KERNELS:
+            eng = _NumbaBackend(replace(config, kernel=name), sparse, state)
+            begin = time.perf_counter()
+            eng.advance(start, chunk, lrs)
+            best[name] = min(best[name], (time.perf_counter() - begin) / chunk * 1e3)
     return best
 
 
-def exact_share(result: se.SweepResult, snap: int) -> tuple[float, list[float]]:
-    """Share of pairs the bound kernel evaluates one by one at snapshot ``snap``: over all
-    models (weighted by T; models below BOUND_MIN_T count as dense) and per size (instance mean)."""
-    config, per_size, pairs, total = result.config, [], 0.0, 0.0
+def exact_share(
+    config: se.SweepConfig, W: torch.Tensor, b: torch.Tensor, sparse: se.SparseData
+) -> tuple[float, list[float]]:
+    """Share of pairs the bound kernel evaluates one by one for weights W, b (size, inst, ...):
+    over all models (weighted by T; models below BOUND_MIN_T count as dense) and per size
+    (instance mean)."""
+    per_size, pairs, total = [], 0.0, 0.0
     for i, T in enumerate(config.sizes):
-        W, b = result.W_snapshots[i][snap], result.b_snapshots[i][snap]
-        share = se.bound_exact_share(W, b, result.data(i)).mean().item()
+        share = se.bound_exact_share(W[i], b[i], sparse.dense(i)).mean().item()
         share = share if T >= se.BOUND_MIN_T else 1.0
         per_size.append(share)
         pairs += share * T
@@ -253,23 +256,22 @@ def report_kernels(sizes: tuple[int, ...] | None, steps: int, repeats: int) -> N
     print(f"CPU: {cpu_name()}; numba threads {numba.get_num_threads()}; sizes {config.sizes}")
     warm_up("bound")
     warm_up("dense")
-    start = time.perf_counter()
-    result = se.run_sweep(config, backend="numba", cache_dir=None, progress=False,
-                          snapshot_steps=snaps)  # fmt: skip
-    run_seconds = time.perf_counter() - start
-    print(f"training run, bound kernel, {steps} steps: {run_seconds:.1f} s wall")
+    sparse, W0, b0 = se.build_problem(config)
+    eng = _NumbaBackend(config, sparse, se.TrainState.fresh(W0, b0))
+    lrs = schedule(config, 0, steps)
     print(f"{'step':>6} {'dense ms':>9} {'bound ms':>9} {'dense/bound':>12} {'exact share':>12}")
-    rows = []
-    for k, step in enumerate(snaps):
-        W = [w[k] for w in result.W_snapshots]
-        b = [x[k] for x in result.b_snapshots]
-        ms = kernel_ms_per_step(
-            config, W, b, repeats, chunk=se.LOSS_EVERY, sparse=result.sparse_data
-        )
-        share, per_size = exact_share(result, k)
+    rows, done, run_seconds = [], 0, 0.0
+    for step in snaps:
+        begin = time.perf_counter()
+        eng.advance(done, step - done, lrs[done:step])
+        run_seconds += time.perf_counter() - begin
+        done = step
+        ms = kernel_ms_per_step(config, eng.state(step), repeats, se.LOSS_EVERY, sparse)
+        share, per_size = exact_share(config, *eng.weights(), sparse)
         rows.append((step, ms))
         print(f"{step:>6} {ms['dense']:>9.3f} {ms['bound']:>9.3f} "
               f"{ms['dense'] / ms['bound']:>11.2f}x {share:>12.3f}")  # fmt: skip
+    print(f"training run, bound kernel, {steps} steps: {run_seconds:.1f} s wall (without timings)")
     big = [f"T={T}: {s:.2f}" for T, s in zip(config.sizes, per_size) if T >= 100]
     print("exact share per size at the end: " + ", ".join(big))
     totals = dict.fromkeys(se.KERNELS, 0.0)
@@ -285,7 +287,7 @@ def report_short_runs(
     base: se.SweepConfig, sizes: tuple[int, ...], steps: int, repeats: int
 ) -> None:
     """For each size alone: ``steps`` steps with the bound kernel (``base``'s schedule), then both
-    kernels' ms/step on those weights, interleaved, and 50k-step extrapolations."""
+    kernels training on from that state, interleaved, and 50k-step extrapolations."""
     print(f"CPU: {cpu_name()}; numba threads {numba.get_num_threads()}; n = {base.n_features}, "
           f"p = {base.feature_probability}, {base.n_instances} instances")  # fmt: skip
     totals = dict.fromkeys(se.KERNELS, 0.0)
@@ -294,13 +296,10 @@ def report_short_runs(
         start = time.perf_counter()
         sparse, W0, b0 = se.build_problem(config)
         eng = _NumbaBackend(config, sparse, se.TrainState.fresh(W0, b0))
-        lrs = np.array([config.lr * se.lr_multiplier(s, config.steps, config.warmup_steps)
-                        for s in range(steps)])  # fmt: skip
-        eng.advance(0, steps, lrs)
-        W, b = eng.weights()
+        eng.advance(0, steps, schedule(config, 0, steps))
         seconds = time.perf_counter() - start
-        ms = kernel_ms_per_step(config, list(W), list(b), repeats, se.LOSS_EVERY, sparse)
-        share = se.bound_exact_share(W[0], b[0], sparse.dense(0)).mean().item()
+        ms = kernel_ms_per_step(config, eng.state(steps), repeats, se.LOSS_EVERY, sparse)
+        share = exact_share(config, *eng.weights(), sparse)[0]
         print(f"T = {T}: {steps} bound steps in {seconds:.0f} s (with set-up); at step {steps}: "
               f"dense {ms['dense']:.2f} ms/step, bound {ms['bound']:.2f} ms/step "
               f"({ms['dense'] / ms['bound']:.2f}x), exact share {share:.3f}")  # fmt: skip

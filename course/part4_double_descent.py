@@ -46,8 +46,8 @@
 # | 11–12 | explore the sweep, summary | 15 |
 # | 13 | challenge: optional, unguided | 30+ |
 #
-# The full sweep takes about 6 minutes on a 2-core CPU (measured on the course's 2-core
-# development machine; section 8 says what to expect on Colab). Its result is cached in
+# The full sweep takes 5.5–8 minutes on 2 AMD EPYC cores and about 18 minutes on 2 Intel Xeon
+# cores (measured on the course's development machines; section 8 says what to expect on Colab). Its result is cached in
 # `.sweep_cache/`, which lives on the runtime's disk: a Colab runtime that resets loses it, and the
 # sweep trains again.
 
@@ -738,9 +738,11 @@ for i, T in enumerate(check_config.sizes):
 # runs the same code as the stored solutions; the default, `backend="auto"`, would pick the
 # engine's plain batched PyTorch model on a GPU (a Colab GPU runtime included; its floats drift
 # from the kernel's over 50,000 steps) and the kernel elsewhere. On Colab, CPU or GPU runtime, the
-# cell therefore runs the kernel on 2 CPU cores: about 6 minutes on a 2-core machine, allow 10 on
-# Colab's slower cores. Finished sweeps are cached in `.sweep_cache/`, so running this cell again
-# is instant; a Colab runtime that resets loses that folder, and the sweep trains again.
+# cell therefore runs the kernel on 2 CPU cores. Measured on 2 cores: 5.5 minutes on an AMD EPYC
+# (Zen 5), 8 on an older one (Zen 4), 17.6 on an Intel Xeon (Emerald Rapids). Colab's CPUs are
+# Intel Xeons too, so allow about 20 minutes there (an estimate: we have not timed Colab itself).
+# Finished sweeps are cached in `.sweep_cache/`, so running this cell again is instant; a Colab
+# runtime that resets loses that folder, and the sweep trains again.
 #
 # The kernel is compiled for one fixed CPU level, x86-64-v3 (AVX2, as on Colab and nearly every
 # x86 machine since 2015), not for your CPU's widest vector instructions: so on any such machine,

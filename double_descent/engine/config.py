@@ -47,7 +47,9 @@ KERNELS: tuple[str, ...] = ("dense", "bound")
 BOUND_MIN_T: int = 400
 """Models with fewer datapoints use the dense pass: the bound's per-step set-up (sorting, a
 binary search per feature) costs about what it saves below T of a few hundred (measured with
-n = 1000 on an AMD EPYC: bound/dense 1.04x at T = 200, 0.97x at 300, 1.38x at 500)."""
+n = 1000 on an AMD EPYC: bound/dense 1.04x at T = 200, 0.97x at 300, 1.38x at 500, on fixed
+weights, which flatter the bound kernel). Part of the bound kernel's arithmetic: changing it
+changes that kernel's results at the sizes it moves."""
 
 
 @dataclass(frozen=True)
