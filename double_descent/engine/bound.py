@@ -63,9 +63,8 @@ def _radix_order(key, order, spare, counts):  # pragma: no cover - numba
     A stable least-significant-digit radix sort of the keys' bit patterns (which order such
     floats as their values do), RADIX_BITS a pass, starting from the identity; passes where
     every key has the same digit are skipped. No branch depends on the data, unlike the insertion
-    sort from last step's order that it replaced, whose time on real consecutive steps was 4x its
-    time on fixed weights (in the training loop the two cost about the same). ``spare`` (T,) and
-    ``counts`` (≥ 2^RADIX_BITS,): workspaces."""
+    sort from last step's order that it replaced (in the training loop the two cost about the
+    same). ``spare`` (T,) and ``counts`` (≥ 2^RADIX_BITS,): workspaces."""
     T = key.size
     bits = key.view(np.uint64)
     buckets = 1 << RADIX_BITS
