@@ -65,6 +65,7 @@ from bench_fma_peak import cpu_name  # noqa: E402
 import sweep_engine as se  # noqa: E402
 from double_descent.engine.backends import _Backend, _NumbaBackend, _TorchBackend  # noqa: E402
 from double_descent.engine.cache import _Cache  # noqa: E402
+from double_descent.engine.config import learning_rates  # noqa: E402
 
 SIZES = (3, 100, 1000, 3000)
 FULL_STEPS = 50_000
@@ -198,13 +199,6 @@ def report_cpu_targets(seconds: float, repeats: int = 3) -> None:
     print(f"median pinned / host: {sorted(ratios)[len(ratios) // 2]:.3f}")
 
 
-def schedule(config: se.SweepConfig, start: int, count: int) -> np.ndarray:
-    """The learning rates of updates ``start .. start + count - 1`` of ``config``'s schedule."""
-    return np.array([config.lr * se.lr_multiplier(s, config.steps, config.warmup_steps,
-                                                  config.warmup_start)
-                     for s in range(start, start + count)])  # fmt: skip
-
-
 def kernel_ms_per_step(
     config: se.SweepConfig,
     state: se.TrainState,
@@ -220,7 +214,7 @@ def kernel_ms_per_step(
     repeat from step to step are the likely cause, not established)."""
     sparse = sparse if sparse is not None else se.build_problem(config)[0]
     start = min(state.step, config.steps - chunk)
-    lrs = schedule(config, start, chunk)
+    lrs = learning_rates(config, start, chunk)
     best = dict.fromkeys(se.KERNELS, float("inf"))
     for _ in range(repeats):
         for name in se.KERNELS:
@@ -258,7 +252,7 @@ def report_kernels(sizes: tuple[int, ...] | None, steps: int, repeats: int) -> N
     warm_up("dense")
     sparse, W0, b0 = se.build_problem(config)
     eng = _NumbaBackend(config, sparse, se.TrainState.fresh(W0, b0))
-    lrs = schedule(config, 0, steps)
+    lrs = learning_rates(config, 0, steps)
     print(f"{'step':>6} {'dense ms':>9} {'bound ms':>9} {'dense/bound':>12} {'exact share':>12}")
     rows, done, run_seconds = [], 0, 0.0
     for step in snaps:
@@ -296,7 +290,7 @@ def report_short_runs(
         start = time.perf_counter()
         sparse, W0, b0 = se.build_problem(config)
         eng = _NumbaBackend(config, sparse, se.TrainState.fresh(W0, b0))
-        eng.advance(0, steps, schedule(config, 0, steps))
+        eng.advance(0, steps, learning_rates(config, 0, steps))
         seconds = time.perf_counter() - start
         ms = kernel_ms_per_step(config, eng.state(steps), repeats, se.LOSS_EVERY, sparse)
         share = exact_share(config, *eng.weights(), sparse)[0]

@@ -47,9 +47,9 @@
 # | 13 | challenge: optional, unguided | 30+ |
 #
 # The full sweep takes 5.5–8 minutes on 2 AMD EPYC cores and about 18 minutes on 2 Intel Xeon
-# cores (measured on the course's development machines; section 8 says what to expect on Colab). Its result is cached in
-# `.sweep_cache/`, which lives on the runtime's disk: a Colab runtime that resets loses it, and the
-# sweep trains again.
+# cores (measured on the course's development machines; section 8 says what to expect on Colab).
+# Its result is cached in `.sweep_cache/`, which lives on the runtime's disk: a Colab runtime that
+# resets loses it, and the sweep trains again.
 
 # %% [markdown]
 # ## Setup

@@ -57,6 +57,17 @@ def _bound_workspace(m, n, T):  # pragma: no cover - numba
 
 
 @njit(cache=True)
+def _offsets(counts, size):  # pragma: no cover - numba
+    """Turn counts[:size] into the first position of each value in a counting sort (exclusive
+    prefix sums), in place."""
+    total = 0
+    for d in range(size):
+        count = counts[d]
+        counts[d] = total
+        total += count
+
+
+@njit(cache=True)
 def _radix_order(key, order, spare, counts):  # pragma: no cover - numba
     """order = the permutation that sorts ``key`` (float64, finite, ≥ +0) by (key, index).
 
@@ -80,11 +91,7 @@ def _radix_order(key, order, spare, counts):  # pragma: no cover - numba
             counts[(bits[i] >> s) & mask] += 1
         if T == 0 or counts[(bits[0] >> s) & mask] == T:
             continue
-        total = 0
-        for d in range(buckets):
-            count = counts[d]
-            counts[d] = total
-            total += count
+        _offsets(counts, buckets)
         for i in range(T):
             j = src[i]
             d = (bits[j] >> s) & mask
@@ -152,11 +159,7 @@ def _order_features(W, b, ws):  # pragma: no cover - numba
     counts[: T + 1] = 0
     for f in range(K.size):
         counts[T - K[f]] += 1
-    total = 0
-    for d in range(T + 1):
-        count = counts[d]
-        counts[d] = total
-        total += count
+    _offsets(counts, T + 1)
     for f in range(K.size):
         d = T - K[f]
         features[counts[d]] = f

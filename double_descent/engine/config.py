@@ -264,6 +264,18 @@ def lr_multiplier(step: int, steps: int, warmup_steps: int, warmup_start: float 
     return 0.5 * (1.0 + math.cos(math.pi * (step - warmup_steps) / (steps - warmup_steps)))
 
 
+def learning_rates(config: SweepConfig, start: int = 0, count: int | None = None) -> np.ndarray:
+    """Learning rates (float64) of updates ``start .. start + count - 1`` of ``config``'s
+    schedule (``count``: to the last update): ``config.lr · lr_multiplier(step)``."""
+    stop = config.steps if count is None else start + count
+    return np.array(
+        [
+            config.lr * lr_multiplier(s, config.steps, config.warmup_steps, config.warmup_start)
+            for s in range(start, stop)
+        ]
+    )
+
+
 def log_spaced_steps(steps: int, count: int = 20) -> list[int]:
     """``count`` distinct, increasing steps from 0 to ``steps`` (both included), log-spaced in
     between (as far as distinct integers allow): snapshot steps for :func:`run_sweep`."""

@@ -11,7 +11,6 @@ import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 from jaxtyping import Float
 from torch import Tensor
@@ -29,7 +28,7 @@ from double_descent.engine.config import (
     _is_int,
     _plain,
     build_problem,
-    lr_multiplier,
+    learning_rates,
 )
 
 
@@ -225,12 +224,7 @@ def _train(
     on_chunk: Callable[[int], None],
 ) -> tuple[Tensor | None, Tensor | None]:
     """Chunked training loop with progress bar, loss records, snapshots and checkpoints."""
-    lrs = np.array(
-        [
-            config.lr * lr_multiplier(s, config.steps, config.warmup_steps, config.warmup_start)
-            for s in range(config.steps)
-        ]
-    )
+    lrs = learning_rates(config)
     every = [LOSS_EVERY, checkpoint_every] + ([record_every] if record_every else [])
     snaps = snapshot_steps or ()
     step = state.step
